@@ -1,0 +1,15 @@
+"""The ingest service's routes: every write, each answered after the stream acknowledged it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.routes.scrobble import submit_scrobbles
+from ingest.subsonic.routes import subsonic_routes
+
+__all__ = ["ingest_routes"]
+
+
+def ingest_routes() -> list[Any]:
+    """Route handlers of the ingest service (mounted alone, or beside the query API's)."""
+    return [submit_scrobbles, *subsonic_routes()]

@@ -1,0 +1,1 @@
+"""Projector: folds events from the stream into the SQL read model."""

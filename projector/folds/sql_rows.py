@@ -1,0 +1,242 @@
+"""Pure fold of a batch of events into the SQL read model's changes.
+
+``plan(batch)`` turns ``(stream_seq, event)`` pairs into a short list of steps: row writes
+(inserted with "ignore duplicates", so a listen seen twice is stored once) and tombstones
+(deleting only rows older than the tombstone's sequence). Consecutive writes merge into one
+step, so a batch without tombstones is one multi-row write per table. No I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from schemas.events import (
+    ConfigChanged,
+    Event,
+    JobUpdated,
+    LibraryFileIndexed,
+    ListenEnriched,
+    ListenRecorded,
+    ListensDeleted,
+    PasswordSet,
+    TokenIssued,
+    TokenRevoked,
+    UserCreated,
+)
+from schemas.identity import stable_id
+from schemas.listens import primary_artist
+
+__all__ = ["Delete", "Row", "Step", "Writes", "catalogue_ids", "naive_utc", "plan"]
+
+Row = dict[str, Any]
+_JSON = msgspec.json.Encoder()
+
+
+def naive_utc(value: datetime) -> datetime:
+    """SQL DATETIME columns hold naive UTC."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+@dataclass
+class Writes:
+    """Rows to insert (ignoring duplicates) and rows to upsert, all in one transaction."""
+
+    users: dict[str, Row] = field(default_factory=dict)
+    artists: dict[int, Row] = field(default_factory=dict)
+    albums: dict[int, Row] = field(default_factory=dict)
+    tracks: dict[int, Row] = field(default_factory=dict)
+    genres: dict[int, Row] = field(default_factory=dict)
+    listens: list[Row] = field(default_factory=list)
+    listen_artists: list[Row] = field(default_factory=list)
+    listen_genres: list[Row] = field(default_factory=list)
+    config: dict[str, Row] = field(default_factory=dict)
+    jobs: dict[str, Row] = field(default_factory=dict)
+    tokens: dict[str, Row] = field(default_factory=dict)
+    token_revocations: dict[str, datetime] = field(default_factory=dict)
+    passwords: dict[str, str] = field(default_factory=dict)
+    mbid_updates: list[Row] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not any(
+            (
+                self.users,
+                self.listens,
+                self.listen_genres,
+                self.config,
+                self.jobs,
+                self.tokens,
+                self.token_revocations,
+                self.passwords,
+                self.mbid_updates,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete listens (and their credits and genres) that match and precede ``before_seq``."""
+
+    before_seq: int
+    user: str | None
+    since: datetime | None
+    until: datetime | None
+    listen_ids: tuple[str, ...]
+
+
+Step = Writes | Delete
+
+
+def catalogue_ids(event: ListenRecorded) -> tuple[int, int, int | None]:
+    """(track id, primary artist id, album id) of a listen; every read model uses these."""
+    artist = primary_artist(event.artists)
+    track_id = stable_id("track", artist, event.title)
+    artist_id = stable_id("artist", artist)
+    album_id = stable_id("album", event.album_artist or artist, event.album) if event.album else None
+    return track_id, artist_id, album_id
+
+
+def _add_listen(w: Writes, seq: int, ev: ListenRecorded) -> None:
+    track_id, artist_id, album_id = catalogue_ids(ev)
+    w.users.setdefault(ev.user, {"name": ev.user, "created_at": naive_utc(ev.occurred_at)})
+    for position, credit in enumerate(ev.artists):
+        aid = stable_id("artist", credit.name)
+        w.artists.setdefault(aid, {"id": aid, "name": credit.name, "mbid": credit.mbid})
+        w.listen_artists.append(
+            {"listen_id": ev.event_id, "position": position, "artist_id": aid, "role": credit.role}
+        )
+    if album_id is not None and ev.album is not None:
+        w.albums.setdefault(
+            album_id,
+            {
+                "id": album_id,
+                "title": ev.album,
+                "artist_name": ev.album_artist or primary_artist(ev.artists),
+                "year": ev.album_year,
+                "mbid": ev.release_mbid,
+            },
+        )
+    w.tracks.setdefault(
+        track_id,
+        {
+            "id": track_id,
+            "title": ev.title,
+            "artist_name": primary_artist(ev.artists),
+            "duration_secs": ev.duration_secs,
+            "mbid": ev.recording_mbid,
+            "isrc": ev.isrc,
+        },
+    )
+    _add_genres(w, ev.event_id, ev.genres)
+    w.listens.append(
+        {
+            "listen_id": ev.event_id,
+            "user_name": ev.user,
+            "listened_at": naive_utc(ev.listened_at),
+            "track_id": track_id,
+            "artist_id": artist_id,
+            "album_id": album_id,
+            "track_no": ev.track_no,
+            "disc_no": ev.disc_no,
+            "duration_secs": ev.duration_secs,
+            "position_secs": ev.position_secs,
+            "source": ev.source,
+            "source_track_id": ev.source_track_id,
+            "client": ev.client,
+            "recording_mbid": ev.recording_mbid,
+            "release_mbid": ev.release_mbid,
+            "unresolved": ev.unresolved,
+            "extra": _JSON.encode(ev.extra).decode() if ev.extra else None,
+            "received_at": naive_utc(ev.occurred_at),
+            "stream_seq": seq,
+        }
+    )
+
+
+def _add_genres(w: Writes, listen: str, names: Iterable[str]) -> None:
+    seen: set[int] = set()
+    for name in names:
+        gid = stable_id("genre", name)
+        if gid in seen:
+            continue
+        seen.add(gid)
+        w.genres.setdefault(gid, {"id": gid, "name": name})
+        w.listen_genres.append({"listen_id": listen, "genre_id": gid})
+
+
+def _apply(w: Writes, seq: int, event: Event) -> None:
+    at = naive_utc(event.occurred_at)
+    match event:
+        case ListenRecorded():
+            _add_listen(w, seq, event)
+        case UserCreated():
+            w.users.setdefault(event.user, {"name": event.user, "created_at": at})
+        case ConfigChanged():
+            w.config[event.key] = {
+                "key": event.key,
+                "value": event.value,
+                "secret": event.secret,
+                "updated_at": at,
+            }
+        case JobUpdated():
+            first = w.jobs.get(event.job_id)
+            w.jobs[event.job_id] = {
+                "job_id": event.job_id,
+                "kind": event.kind,
+                "status": event.status,
+                "user_name": event.user,
+                "progress": _JSON.encode(event.progress).decode(),
+                "error": event.error,
+                "created_at": first["created_at"] if first else at,
+                "updated_at": at,
+            }
+        case TokenIssued():
+            w.users.setdefault(event.user, {"name": event.user, "created_at": at})
+            w.tokens[event.token_sha256] = {
+                "token_sha256": event.token_sha256,
+                "user_name": event.user,
+                "prefix": event.prefix,
+                "label": event.label,
+                "created_at": at,
+                "revoked_at": None,
+            }
+        case TokenRevoked():
+            w.token_revocations[event.token_sha256] = at
+        case PasswordSet():
+            w.users.setdefault(event.user, {"name": event.user, "created_at": at})
+            w.passwords[event.user] = event.password_enc
+        case ListenEnriched():
+            _add_genres(w, event.listen_id, event.genres)
+            if event.recording_mbid:
+                w.mbid_updates.append({"listen_id": event.listen_id, "recording_mbid": event.recording_mbid})
+        case LibraryFileIndexed() | ListensDeleted():
+            pass
+
+
+def plan(batch: Sequence[tuple[int, Event]]) -> list[Step]:
+    """The steps that bring the SQL read model from before the batch to after it."""
+    steps: list[Step] = []
+    current = Writes()
+    for seq, event in batch:
+        if isinstance(event, ListensDeleted):
+            if not current.empty():
+                steps.append(current)
+                current = Writes()
+            steps.append(
+                Delete(
+                    before_seq=seq,
+                    user=event.user,
+                    since=naive_utc(event.since) if event.since else None,
+                    until=naive_utc(event.until) if event.until else None,
+                    listen_ids=event.listen_ids,
+                )
+            )
+        else:
+            _apply(current, seq, event)
+    if not current.empty():
+        steps.append(current)
+    return steps

@@ -1,0 +1,154 @@
+"""The only place that fetches from the stream, decodes, applies a batch to a sink and acks.
+
+A projection is a durable pull consumer (AckAll: one ack per batch) feeding one sink. The sink's
+own checkpoint, committed with its rows, is the truth: a redelivered event at or below it is
+skipped, and when the consumer is ahead of it (a deleted cube, a restored database) the consumer
+is recreated to start right after the checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import msgspec
+import nats.errors
+import structlog
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from prometheus_client import Counter, Gauge
+
+from schemas.events import Event, decode_event
+
+__all__ = ["PoisonEvent", "Projection", "Sink"]
+
+log = structlog.get_logger(__name__)
+
+EVENTS_APPLIED = Counter("scrobbler_projection_events_total", "Events applied", ["projection"])
+POSITION = Gauge("scrobbler_projection_position", "Last stream sequence applied", ["projection"])
+BATCH_SECONDS = Gauge("scrobbler_projection_batch_seconds", "Duration of the last batch", ["projection"])
+
+
+class Sink(Protocol):
+    """A read model that applies events idempotently and remembers how far it got."""
+
+    name: str
+
+    async def position(self) -> int: ...
+
+    async def apply(self, batch: Sequence[tuple[int, Event]]) -> int: ...
+
+
+class PoisonEvent(RuntimeError):
+    """An event that cannot be decoded or folded: the projection stops at its sequence."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(f"event at stream sequence {seq} cannot be projected: {reason}")
+        self.seq = seq
+
+
+@dataclass
+class Projection:
+    """Keeps ``sink`` current with the stream."""
+
+    js: JetStreamContext
+    stream: str
+    sink: Sink
+    filter_subjects: list[str]
+    batch_size: int = 1000
+    position: int = 0
+    failed: str | None = None
+    _advanced: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    @property
+    def durable(self) -> str:
+        return self.sink.name
+
+    async def _consumer(self) -> None:
+        """Create the durable consumer, or recreate it when it is ahead of the sink's checkpoint."""
+        wanted = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.ALL,
+            ack_wait=60,
+            max_ack_pending=-1,
+            max_deliver=-1,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if self.position else DeliverPolicy.ALL,
+            opt_start_seq=self.position + 1 if self.position else None,
+            filter_subjects=self.filter_subjects if len(self.filter_subjects) > 1 else None,
+            filter_subject=self.filter_subjects[0] if len(self.filter_subjects) == 1 else None,
+        )
+        try:
+            info = await self.js.consumer_info(self.stream, self.durable)
+        except NotFoundError:
+            await self.js.add_consumer(self.stream, wanted)
+            return
+        ack_floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
+        have = info.config
+        same_filter = sorted(have.filter_subjects or ([have.filter_subject] if have.filter_subject else [])) == (
+            sorted(self.filter_subjects)
+        )
+        if ack_floor > self.position or not same_filter:
+            log.info(
+                "recreating consumer",
+                projection=self.durable,
+                consumer_ack_floor=ack_floor,
+                checkpoint=self.position,
+            )
+            await self.js.delete_consumer(self.stream, self.durable)
+            await self.js.add_consumer(self.stream, wanted)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Project until ``stop`` is set; raises :class:`PoisonEvent` on an event it cannot apply."""
+        self.position = await self.sink.position()
+        POSITION.labels(self.durable).set(self.position)
+        await self._consumer()
+        sub = await self.js.pull_subscribe_bind(self.durable, self.stream)
+        log.info("projection started", projection=self.durable, position=self.position)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(self.batch_size, timeout=1.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                    await asyncio.sleep(0.5)
+                    continue
+                await self._apply(msgs)
+        finally:
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await sub.unsubscribe()
+
+    async def _apply(self, msgs: list[nats.aio.msg.Msg]) -> None:
+        started = time.perf_counter()
+        batch: list[tuple[int, Event]] = []
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            if seq <= self.position:
+                continue
+            try:
+                batch.append((seq, decode_event(msg.data)))
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                self.failed = str(PoisonEvent(seq, str(exc)))
+                log.error("poison event parked, projection stopped", projection=self.durable, seq=seq,
+                          error=str(exc))
+                raise PoisonEvent(seq, str(exc)) from exc
+        if batch:
+            applied = await self.sink.apply(batch)
+            EVENTS_APPLIED.labels(self.durable).inc(applied)
+            self.position = batch[-1][0]
+            POSITION.labels(self.durable).set(self.position)
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            await msgs[-1].ack()
+        BATCH_SECONDS.labels(self.durable).set(time.perf_counter() - started)
+        async with self._advanced:
+            self._advanced.notify_all()
+
+    async def wait_for(self, seq: int, timeout: float = 10.0) -> None:
+        """Return once the sink has applied ``seq`` (tests and read-your-writes use it)."""
+        async with asyncio.timeout(timeout), self._advanced:
+            await self._advanced.wait_for(lambda: self.position >= seq)

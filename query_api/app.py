@@ -1,0 +1,14 @@
+"""The query API's routes: every read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from query_api.routes.listens import listen_routes
+
+__all__ = ["query_routes"]
+
+
+def query_routes() -> list[Any]:
+    """Route handlers of the query API (mounted alone, or beside ingest's)."""
+    return [*listen_routes()]

@@ -1,0 +1,51 @@
+"""A listen's identity, derived from its content (CONTRACT section 3).
+
+The id is the same wherever a play comes from (a Subsonic client, a ListenBrainz import,
+a file), so the stream's duplicate window and the read models' unique keys drop a
+play that arrives twice, while two different tracks at the same second stay two listens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import uuid
+from datetime import datetime
+
+__all__ = ["listen_id", "normalize_name", "normalize_title", "stable_id"]
+
+_SPACE = re.compile(r"\s+")
+_FEAT = re.compile(r"\s*[\(\[]\s*(?:feat\.?|ft\.?|featuring)\s+[^\)\]]*[\)\]]\s*", re.IGNORECASE)
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "‐": "-", "–": "-", "—": "-"})
+
+
+def normalize_name(name: str) -> str:
+    """Fold case, compatibility forms, quotes and white space so spellings of one name meet."""
+    folded = unicodedata.normalize("NFKC", name).translate(_QUOTES).casefold()
+    return _SPACE.sub(" ", folded).strip()
+
+
+def normalize_title(title: str) -> str:
+    """Like :func:`normalize_name`, and drop a "(feat. X)" credit that some clients put in titles."""
+    return normalize_name(_FEAT.sub(" ", title))
+
+
+def listen_id(user: str, listened_at: datetime, artist: str, title: str) -> str:
+    """The listen's id: a UUID (version 8) hashed from user, second, artist and title."""
+    key = "\x1f".join(
+        (user, str(int(listened_at.timestamp())), normalize_name(artist), normalize_title(title))
+    )
+    digest = bytearray(hashlib.blake2b(key.encode(), digest_size=16).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x80  # version 8: custom
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return str(uuid.UUID(bytes=bytes(digest)))
+
+
+def stable_id(kind: str, *parts: str) -> int:
+    """A signed 64-bit id for a catalogue entity (artist, album, track, genre) from its normalised key.
+
+    Read models compute ids without a lookup round trip, and every read model agrees on them.
+    """
+    key = "\x1f".join((kind, *(normalize_name(p) for p in parts)))
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)

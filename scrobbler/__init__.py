@@ -1,0 +1,1 @@
+"""Runtime shared by every process: settings, logging, the stream, the embedded server and the CLI."""

@@ -1,0 +1,30 @@
+"""Where optional features plug into the processes: query-API extensions and CLI commands.
+
+Each feature module exposes a factory; this file is the one list of them, so adding a feature
+is one line here, not an edit of the app or the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from scrobbler.settings import Settings
+
+__all__ = ["cli_commands", "query_extensions", "query_extra_routes"]
+
+
+def query_extensions(settings: Settings) -> list[Any]:
+    """Resources the query API opens beside its own (each an async context manager factory)."""
+    return []
+
+
+def query_extra_routes() -> list[Any]:
+    """Route handlers served beside the query API's core routes."""
+    return []
+
+
+def cli_commands() -> list[click.Command]:
+    """Operator commands added to ``scrobbler``."""
+    return []

@@ -1,0 +1,164 @@
+"""What every HTTP service shares: error mapping, request ids, health and metrics routes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response, get
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.handlers import HTTPRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from scrobbler.errors import ScrobblerError
+
+__all__ = [
+    "ErrorBody",
+    "RequestIdMiddleware",
+    "error_response",
+    "exception_handlers",
+    "health_routes",
+]
+
+log = structlog.get_logger("scrobbler.http")
+
+REQUESTS = Counter("scrobbler_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "scrobbler_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every JSON error: what went wrong, and the field or reason in ``detail``."""
+
+    error: str
+    detail: str
+
+
+def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(ErrorBody(error=error, detail=detail), status_code=status, headers=headers)
+
+
+def _scrobbler_error(_: Request[Any, Any, Any], exc: ScrobblerError) -> Response[Any]:
+    return error_response(exc.status_code, exc.error, exc.detail, exc.headers)
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    parts = []
+    for item in exc.extra or []:
+        if isinstance(item, dict):
+            key = item.get("key")
+            message = item.get("message", "")
+            parts.append(f"{key}: {message}" if key else str(message))
+    return error_response(400, "invalid request", "; ".join(parts) or str(exc.detail))
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    error = {404: "not found", 405: "method not allowed", 413: "payload too large"}.get(
+        exc.status_code, "error"
+    )
+    return error_response(exc.status_code, error, str(exc.detail), dict(exc.headers or {}))
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error", path=request.url.path)
+    return error_response(500, "internal error", "the server failed; the error is logged")
+
+
+exception_handlers: dict[Any, Callable[..., Response[Any]]] = {
+    ScrobblerError: _scrobbler_error,
+    ValidationException: _validation_error,
+    NotFoundException: _http_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}
+
+
+class RequestIdMiddleware:
+    """Binds a request id (the caller's ``X-Request-Id`` or a new one) to every log line and answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                rid = value.decode("latin-1")[:64]
+                break
+        rid = rid or uuid.uuid4().hex
+        started = time.perf_counter()
+        status_holder = [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("path_template") or _route_of(scope)
+            REQUESTS.labels(scope["method"], route, str(status_holder[0])).inc()
+            LATENCY.labels(route).observe(elapsed)
+            if status_holder[0] >= 500:
+                log.warning("request failed", method=scope["method"], path=scope["path"],
+                            status=status_holder[0], ms=round(elapsed * 1000, 1))
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _route_of(scope: Scope) -> str:
+    handler = scope.get("route_handler")
+    if isinstance(handler, HTTPRouteHandler):
+        paths = sorted(handler.paths)
+        if paths:
+            return paths[0]
+    return "other"
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+    checks: dict[str, str] = {}
+
+
+def health_routes(checks: dict[str, Callable[[], Awaitable[None]]]) -> list[HTTPRouteHandler]:
+    """``/healthz`` (the process answers), ``/readyz`` (every check passes) and ``/metrics``."""
+
+    @get("/healthz", include_in_schema=True, tags=["health"], sync_to_thread=False)
+    def healthz() -> Health:
+        return Health(status="ok")
+
+    @get("/readyz", tags=["health"])
+    async def readyz() -> Response[Health]:
+        results: dict[str, str] = {}
+        ok = True
+        for name, check in checks.items():
+            try:
+                await check()
+                results[name] = "ok"
+            except Exception as exc:  # noqa: BLE001  (readiness reports any failure of a dependency)
+                ok = False
+                results[name] = f"failed: {exc}"[:300]
+        return Response(
+            Health(status="ok" if ok else "unavailable", checks=results), status_code=200 if ok else 503
+        )
+
+    @get("/metrics", tags=["health"], sync_to_thread=False)
+    def metrics() -> Response[bytes]:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [healthz, readyz, metrics]

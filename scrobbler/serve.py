@@ -1,0 +1,90 @@
+"""Running processes: an HTTP app under uvicorn, the projector, and everything at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import structlog
+import uvicorn
+from litestar import Litestar
+
+from projector.db import create_engine
+from projector.migrate import migrate
+from projector.service import run_projector
+from scrobbler.embedded_nats import _set_parent_death_signal
+from scrobbler.settings import Settings
+
+__all__ = ["migrate_now", "serve_http", "serve_projector", "spawn_projector"]
+
+log = structlog.get_logger(__name__)
+
+
+def serve_http(app: Litestar, settings: Settings) -> None:
+    """Serve ``app`` with uvicorn (uvloop + httptools) until SIGINT/SIGTERM."""
+    config = uvicorn.Config(
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        backlog=2048,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+def serve_projector(settings: Settings, nats_url: str, partition: tuple[int, int]) -> None:
+    """Run the projector until SIGINT/SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_projector(settings, nats_url, stop, partition=partition)
+
+    import uvloop
+
+    uvloop.run(main())
+
+
+def migrate_now(settings: Settings) -> None:
+    """Bring the SQL schema up to date (before starting processes that read it)."""
+
+    async def main() -> None:
+        engine = create_engine(settings.db.dsn)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+@contextlib.contextmanager
+def spawn_projector(nats_url: str, partition: tuple[int, int] = (0, 1)) -> Iterator[subprocess.Popen[bytes]]:
+    """A ``scrobbler projector`` child on the other core, stopped with us (even on kill -9)."""
+    env = {**os.environ, "SCROBBLER_NATS_URL": nats_url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scrobbler.cli", "projector", "--partition", f"{partition[0]}/{partition[1]}"],
+        env=env,
+        preexec_fn=_set_parent_death_signal,  # noqa: PLW1509
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
