@@ -86,12 +86,12 @@ def _scrobble_events(single: dict[str, str], multi: dict[str, list[str]], user: 
 def subsonic_routes() -> list[Any]:
     methods = ["GET", "POST"]
 
-    @route(["/rest/ping", "/rest/ping.view"], http_method=methods, tags=["subsonic"])
+    @route(["/rest/ping", "/rest/ping.view"], http_method=methods, status_code=200, tags=["subsonic"])
     async def ping(request: Request[Any, Any, Any]) -> Response[bytes]:
         single, _ = await _params(request)
         return render(single)
 
-    @route(["/rest/getLicense", "/rest/getLicense.view"], http_method=methods, tags=["subsonic"])
+    @route(["/rest/getLicense", "/rest/getLicense.view"], http_method=methods, status_code=200, tags=["subsonic"])
     async def get_license(request: Request[Any, Any, Any]) -> Response[bytes]:
         single, _ = await _params(request)
         return render(single, {"license": {"valid": True}})
@@ -99,13 +99,14 @@ def subsonic_routes() -> list[Any]:
     @route(
         ["/rest/getOpenSubsonicExtensions", "/rest/getOpenSubsonicExtensions.view"],
         http_method=methods,
+        status_code=200,
         tags=["subsonic"],
     )
     async def extensions(request: Request[Any, Any, Any]) -> Response[bytes]:
         single, _ = await _params(request)
         return render(single, {"openSubsonicExtensions": [{"name": "formPost", "versions": [1]}]})
 
-    @route(["/rest/scrobble", "/rest/scrobble.view"], http_method=methods, tags=["subsonic"])
+    @route(["/rest/scrobble", "/rest/scrobble.view"], http_method=methods, status_code=200, tags=["subsonic"])
     async def scrobble(request: Request[Any, Any, Any]) -> Response[bytes]:
         """Subsonic ``scrobble`` with the seed's ``t``, ``a``, ``al``, ``g``; ``submission=false`` is now playing."""
         state: IngestState = request.app.state.ingest

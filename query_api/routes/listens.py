@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from query_api.listens import (
     ListenOut,
@@ -45,21 +45,21 @@ def _state(request: Request[Any, Any, Any]) -> QueryState:
 @get("/api/v1/listens/recent", tags=["listens"], summary="The latest listens, newest first")
 async def recent(
     request: Request[Any, Any, Any],
-    limit: Annotated[int, Parameter(ge=1, le=500)] = 10,
-    user: str | None = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 10,
+    user: FromQuery[str | None] = None,
 ) -> list[ListenOut]:
     async with _state(request).engine.connect() as conn:
         return await recent_listens(conn, user=user, limit=limit)
 
 
 @get("/api/v1/listens/count", tags=["listens"], summary="How many listens (one user, or all)")
-async def count(request: Request[Any, Any, Any], user: str | None = None) -> Count:
+async def count(request: Request[Any, Any, Any], user: FromQuery[str | None] = None) -> Count:
     async with _state(request).engine.connect() as conn:
         return Count(count=await count_listens(conn, user=user))
 
 
 @get("/api/v1/listens/{listen_id:str}", tags=["listens"], summary="One listen with track, album, artists, genres")
-async def one(request: Request[Any, Any, Any], listen_id: str) -> ListenOut:
+async def one(request: Request[Any, Any, Any], listen_id: FromPath[str]) -> ListenOut:
     async with _state(request).engine.connect() as conn:
         found = await get_listen(conn, listen_id)
     if found is None:
@@ -80,17 +80,17 @@ async def one(request: Request[Any, Any, Any], listen_id: str) -> ListenOut:
 )
 async def history(
     request: Request[Any, Any, Any],
-    user: str | None = None,
-    range_: Annotated[str | None, Parameter(query="range")] = None,
-    from_: Annotated[str | None, Parameter(query="from")] = None,
-    to: str | None = None,
-    q: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 50,
-    period: str | None = None,
-    value: str | None = None,
-    page: Annotated[int | None, Parameter(ge=1)] = None,
-    page_size: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    user: FromQuery[str | None] = None,
+    range_: Annotated[str | None, QueryParameter(name="range")] = None,
+    from_: Annotated[str | None, QueryParameter(name="from")] = None,
+    to: FromQuery[str | None] = None,
+    q: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+    period: FromQuery[str | None] = None,
+    value: FromQuery[str | None] = None,
+    page: Annotated[int | None, QueryParameter(ge=1)] = None,
+    page_size: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
 ) -> ListenPage | SeedListenPage:
     now = datetime.now(UTC)
     async with _state(request).engine.connect() as conn:
