@@ -25,14 +25,17 @@ __all__ = [
     "LibraryFileIndexed",
     "ListenEnriched",
     "ListenRecorded",
+    "ListenRecordedV1",
     "ListensDeleted",
     "PasswordSet",
+    "StoredEvent",
     "TokenIssued",
     "TokenRevoked",
     "UserCreated",
     "decode_event",
     "encode_event",
     "event_user",
+    "upcast",
 ]
 
 
@@ -44,8 +47,8 @@ class ArtistCredit(Struct, frozen=True, kw_only=True):
     mbid: str | None = None
 
 
-class ListenRecorded(Struct, frozen=True, kw_only=True, tag="listen_recorded.v1"):
-    """A play happened: the user listened to a track at ``listened_at``."""
+class ListenRecordedV1(Struct, frozen=True, kw_only=True, tag="listen_recorded.v1"):
+    """Version 1 of :class:`ListenRecorded` (no ``played_secs``); still in old streams, upcast on read."""
 
     event_id: str
     """The listen id (content-derived, see :mod:`schemas.identity`)."""
@@ -66,7 +69,7 @@ class ListenRecorded(Struct, frozen=True, kw_only=True, tag="listen_recorded.v1"
     """How far into the track the player was when it scrobbled (the seed's field)."""
     genres: tuple[str, ...] = ()
     source: str = "lms"
-    """Where the listen came from: ``lms``, ``subsonic``, ``listenbrainz``, ``lastfm``, ``import:<format>``..."""
+    """Origin of the listen: ``lms``, ``subsonic``, ``listenbrainz``, ``lastfm``, ``import:<format>``..."""
     source_track_id: str | None = None
     client: str | None = None
     """Submitting client (e.g. ``Feishin 0.12``) when it said so."""
@@ -77,6 +80,47 @@ class ListenRecorded(Struct, frozen=True, kw_only=True, tag="listen_recorded.v1"
     """True when only a media id came (Subsonic ``scrobble`` with ``id`` alone) and the library knew none."""
     extra: dict[str, Any] | None = None
     """Client metadata we keep but do not model (ListenBrainz ``additional_info`` keys)."""
+
+
+class ListenRecorded(Struct, frozen=True, kw_only=True, tag="listen_recorded.v2"):
+    """A play happened: the user listened to a track at ``listened_at``.
+
+    Version 2 adds ``played_secs``; version 1 events are upcast to this class on read
+    (:func:`upcast`), so code only ever sees this class.
+    """
+
+    event_id: str
+    """The listen id (content-derived, see :mod:`schemas.identity`)."""
+    occurred_at: UtcDatetime
+    """When the server accepted the listen."""
+    user: str
+    listened_at: UtcDatetime
+    title: str
+    artists: tuple[ArtistCredit, ...]
+    album: str | None = None
+    album_artist: str | None = None
+    album_year: int | None = None
+    track_no: int | None = None
+    disc_no: int | None = None
+    duration_secs: int | None = None
+    """Length of the track."""
+    position_secs: int | None = None
+    """How far into the track the player was when it scrobbled (the seed's field)."""
+    genres: tuple[str, ...] = ()
+    source: str = "lms"
+    """Origin of the listen: ``lms``, ``subsonic``, ``listenbrainz``, ``lastfm``, ``import:<format>``..."""
+    source_track_id: str | None = None
+    client: str | None = None
+    """Submitting client (e.g. ``Feishin 0.12``) when it said so."""
+    recording_mbid: str | None = None
+    release_mbid: str | None = None
+    isrc: str | None = None
+    unresolved: bool = False
+    """True when only a media id came (Subsonic ``scrobble`` with ``id`` alone) and the library knew none."""
+    extra: dict[str, Any] | None = None
+    """Client metadata we keep but do not model (ListenBrainz ``additional_info`` keys)."""
+    played_secs: int | None = None
+    """How long the track actually played, when the client said so (v2; ``None`` for v1 events)."""
 
 
 class ListensDeleted(Struct, frozen=True, kw_only=True, tag="listens_deleted.v1"):
@@ -197,9 +241,14 @@ Event = (
     | ListenEnriched
     | LibraryFileIndexed
 )
+"""Every event in its current version: what folds and handlers see."""
+
+StoredEvent = Event | ListenRecordedV1
+"""Every version that may be in the stream: what the decoder accepts before :func:`upcast`."""
 
 EVENT_ENCODER = msgspec.json.Encoder()
-EVENT_DECODER = msgspec.json.Decoder(Event)
+EVENT_DECODER = msgspec.json.Decoder(StoredEvent)
+"""Decodes any version; use :func:`decode_event`, which also upcasts."""
 
 
 def encode_event(event: Event) -> bytes:
@@ -212,8 +261,10 @@ def decode_event(data: bytes) -> Event:
     return upcast(EVENT_DECODER.decode(data))
 
 
-def upcast(event: Event) -> Event:
-    """Turn an event of an older version into the current one (none is older yet)."""
+def upcast(event: StoredEvent) -> Event:
+    """Turn an event of an older version into the current one."""
+    if isinstance(event, ListenRecordedV1):
+        return ListenRecorded(**msgspec.structs.asdict(event))
     return event
 
 
