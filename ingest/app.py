@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ingest.routes.config import put_config
+from ingest.routes.listens import delete_listens
 from ingest.routes.scrobble import submit_scrobbles
 from ingest.subsonic.routes import subsonic_routes
 
@@ -12,4 +14,4 @@ __all__ = ["ingest_routes"]
 
 def ingest_routes() -> list[Any]:
     """Route handlers of the ingest service (mounted alone, or beside the query API's)."""
-    return [submit_scrobbles, *subsonic_routes()]
+    return [submit_scrobbles, put_config, delete_listens, *subsonic_routes()]

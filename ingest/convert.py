@@ -12,7 +12,13 @@ from schemas.listens import MIN_LISTENED_AT, new_listen, to_utc_second
 from schemas.scrobble import MAX_BATCH, ScrobbleIn
 from scrobbler.errors import BadRequest
 
-__all__ = ["FUTURE_TOLERANCE", "check_listened_at", "decode_scrobbles", "scrobble_to_event", "scrobbles_to_events"]
+__all__ = [
+    "FUTURE_TOLERANCE",
+    "check_listened_at",
+    "decode_scrobbles",
+    "scrobble_to_event",
+    "scrobbles_to_events",
+]
 
 FUTURE_TOLERANCE = timedelta(hours=1)
 """Clocks drift: a listen up to an hour ahead of ours is accepted (as ListenBrainz does)."""
@@ -46,7 +52,9 @@ def check_listened_at(value: datetime, now: datetime, where: str) -> None:
         raise BadRequest(f"{where}: {value.isoformat()} is in the future")
 
 
-def scrobble_to_event(item: ScrobbleIn, *, default_user: str, received_at: datetime, where: str) -> ListenRecorded:
+def scrobble_to_event(
+    item: ScrobbleIn, *, default_user: str, received_at: datetime, where: str
+) -> ListenRecorded:
     """The listen event of one seed JSON scrobble (``where`` is its JSON path for error messages)."""
     listened_at = item.listened_at
     if isinstance(listened_at, datetime):

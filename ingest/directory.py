@@ -15,6 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from projector.tables import config, tokens, users
+from schemas.config_keys import CONFIG_KEYS
+from scrobbler.secrets import SecretBox
 
 __all__ = ["DEFAULT_USER", "Directory", "token_sha256"]
 
@@ -29,6 +31,7 @@ def token_sha256(token: str) -> str:
 @dataclass
 class Directory:
     engine: AsyncEngine
+    box: SecretBox | None = None
     ttl: float = 2.0
     _cache: dict[str, tuple[float, object]] = field(default_factory=dict)
 
@@ -56,6 +59,17 @@ class Directory:
                 return {}
 
         return await self._cached("config", load)  # type: ignore[return-value]
+
+    async def config_value(self, key: str) -> str:
+        """A config key's value in clear (secrets decrypted), or its default when unset."""
+        stored = (await self.config_values()).get(key)
+        if stored is None or stored[0] == "":
+            spec = CONFIG_KEYS.get(key)
+            return spec.default if spec else ""
+        value, secret = stored
+        if secret and self.box is not None:
+            return self.box.decrypt(value)
+        return value
 
     async def default_user(self) -> str:
         value = (await self.config_values()).get("default_user")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ingest.directory import Directory
 from ingest.publish import Publisher
+from scrobbler.secrets import SecretBox
 from scrobbler.settings import Settings
 from scrobbler.stream import StreamClient
 
@@ -18,3 +19,4 @@ class IngestState:
     stream: StreamClient
     publisher: Publisher
     directory: Directory
+    box: SecretBox

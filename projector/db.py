@@ -46,17 +46,13 @@ def insert_ignore(table: Table) -> Insert:
     return table.insert().prefix_with("IGNORE", dialect="mysql").prefix_with("OR IGNORE", dialect="sqlite")
 
 
-async def upsert(
-    conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], update: list[str]
-) -> None:
+async def upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], update: list[str]) -> None:
     """Insert rows, or update the ``update`` columns of those whose key exists (multi-row)."""
     if not rows:
         return
     if conn.dialect.name == "mysql":
         mstmt = mysql.insert(table)
-        await conn.execute(
-            mstmt.on_duplicate_key_update({c: mstmt.inserted[c] for c in update}), rows
-        )
+        await conn.execute(mstmt.on_duplicate_key_update({c: mstmt.inserted[c] for c in update}), rows)
     else:
         sstmt = sqlite.insert(table)
         keys = [c.name for c in table.primary_key.columns]

@@ -89,9 +89,9 @@ class Projection:
             return
         ack_floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
         have = info.config
-        same_filter = sorted(have.filter_subjects or ([have.filter_subject] if have.filter_subject else [])) == (
-            sorted(self.filter_subjects)
-        )
+        same_filter = sorted(
+            have.filter_subjects or ([have.filter_subject] if have.filter_subject else [])
+        ) == (sorted(self.filter_subjects))
         if ack_floor > self.position or not same_filter:
             log.info(
                 "recreating consumer",
@@ -134,8 +134,12 @@ class Projection:
                 batch.append((seq, decode_event(msg.data)))
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 self.failed = str(PoisonEvent(seq, str(exc)))
-                log.error("poison event parked, projection stopped", projection=self.durable, seq=seq,
-                          error=str(exc))
+                log.error(
+                    "poison event parked, projection stopped",
+                    projection=self.durable,
+                    seq=seq,
+                    error=str(exc),
+                )
                 raise PoisonEvent(seq, str(exc)) from exc
         if batch:
             applied = await self.sink.apply(batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from query_api.routes.config import get_config
 from query_api.routes.listens import listen_routes
 
 __all__ = ["query_routes"]
@@ -11,4 +12,4 @@ __all__ = ["query_routes"]
 
 def query_routes() -> list[Any]:
     """Route handlers of the query API (mounted alone, or beside ingest's)."""
-    return [*listen_routes()]
+    return [*listen_routes(), get_config]

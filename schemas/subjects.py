@@ -2,14 +2,24 @@
 
 ``<prefix>.u.<bucket>.<user-key>`` keeps one user's events on one subject (ordered) and lets
 projector partition ``i/N`` take the buckets ``b`` with ``b % N == i``; ``<prefix>.g`` carries
-events that concern every user (config, a tombstone for everything), which every partition reads.
+events that concern every user (config, jobs), which every partition reads. Tombstones have
+subjects of their own, ``<prefix>.t.<bucket>.<user-key>`` and ``<prefix>.t.all``, so ingest can
+read the latest one of a user with one direct get (see :mod:`ingest.epochs`).
 """
 
 from __future__ import annotations
 
 import hashlib
 
-__all__ = ["BUCKETS", "global_subject", "partition_filters", "stream_subjects", "user_bucket", "user_subject"]
+__all__ = [
+    "BUCKETS",
+    "global_subject",
+    "partition_filters",
+    "stream_subjects",
+    "tombstone_subject",
+    "user_bucket",
+    "user_subject",
+]
 
 BUCKETS = 64
 """Fixed number of hash buckets; up to this many projector partitions."""
@@ -34,9 +44,16 @@ def global_subject(prefix: str) -> str:
     return f"{prefix}.g"
 
 
+def tombstone_subject(prefix: str, user: str | None) -> str:
+    """The subject of a user's tombstones, or of tombstones for every user."""
+    if user is None:
+        return f"{prefix}.t.all"
+    return f"{prefix}.t.{user_bucket(user):02d}.{_digest(user).hex()}"
+
+
 def stream_subjects(prefix: str) -> list[str]:
     """The subjects the stream captures."""
-    return [f"{prefix}.u.>", global_subject(prefix)]
+    return [f"{prefix}.u.>", f"{prefix}.t.>", global_subject(prefix)]
 
 
 def partition_filters(prefix: str, index: int, count: int) -> list[str]:
@@ -46,4 +63,9 @@ def partition_filters(prefix: str, index: int, count: int) -> list[str]:
     if count == 1:
         return stream_subjects(prefix)
     buckets = [b for b in range(BUCKETS) if b % count == index]
-    return [*(f"{prefix}.u.{b:02d}.*" for b in buckets), global_subject(prefix)]
+    return [
+        *(f"{prefix}.u.{b:02d}.*" for b in buckets),
+        *(f"{prefix}.t.{b:02d}.*" for b in buckets),
+        tombstone_subject(prefix, None),
+        global_subject(prefix),
+    ]

@@ -25,6 +25,7 @@ from query_api.app import query_routes
 from query_api.routes.web import find_web_dist, web_routes
 from query_api.state import QueryState
 from scrobbler.http import RequestIdMiddleware, exception_handlers, health_routes
+from scrobbler.secrets import secret_box
 from scrobbler.settings import Settings
 from scrobbler.stream import StreamClient
 
@@ -65,11 +66,13 @@ def create_app(
         connecting = asyncio.create_task(stream.connect())
         query_state = QueryState(settings=settings, engine=engine, stream=stream)
         if ingest:
+            box = secret_box(settings)
             app.state.ingest = IngestState(
                 settings=settings,
                 stream=stream,
                 publisher=Publisher(stream, settings.nats.subject_prefix, settings.nats.stream),
-                directory=Directory(engine),
+                directory=Directory(engine, box=box),
+                box=box,
             )
         if query:
             app.state.query = query_state
@@ -100,7 +103,9 @@ def create_app(
         lifespan=[lifespan],
         middleware=[RequestIdMiddleware],
         exception_handlers=exception_handlers,
-        cors_config=CORSConfig(allow_origins=list(settings.http.cors_origins)) if settings.http.cors_origins else None,
+        cors_config=CORSConfig(allow_origins=list(settings.http.cors_origins))
+        if settings.http.cors_origins
+        else None,
         request_max_body_size=settings.http.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Scrobbler",

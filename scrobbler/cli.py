@@ -75,7 +75,9 @@ def run() -> None:
         supervisor.start()
         log.info("serving", url=f"http://localhost:{settings.http.port}", nats=url, db=settings.db.dsn)
         try:
-            app = create_app(settings, url, extensions=query_extensions(settings), extra_routes=query_extra_routes())
+            app = create_app(
+                settings, url, extensions=query_extensions(settings), extra_routes=query_extra_routes()
+            )
             serve_http(app, settings)
         finally:
             stopping.set()

@@ -108,7 +108,7 @@ def start_embedded(
         [find_nats_server(), "-c", str(conf), "--ports_file_dir", str(run_dir)],
         stdout=subprocess.DEVNULL,
         stderr=open(run_dir / "nats-server.log", "ab"),  # noqa: SIM115  (closed with the child)
-        preexec_fn=_set_parent_death_signal,  # noqa: PLW1509  (single-threaded at this point)
+        preexec_fn=_set_parent_death_signal,
     )
     deadline = time.monotonic() + timeout
     url = ""

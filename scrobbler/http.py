@@ -43,7 +43,9 @@ class ErrorBody(msgspec.Struct, frozen=True):
     detail: str
 
 
-def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> Response[Any]:
+def error_response(
+    status: int, error: str, detail: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
     return Response(ErrorBody(error=error, detail=detail), status_code=status, headers=headers)
 
 
@@ -116,8 +118,13 @@ class RequestIdMiddleware:
             REQUESTS.labels(scope["method"], route, str(status_holder[0])).inc()
             LATENCY.labels(route).observe(elapsed)
             if status_holder[0] >= 500:
-                log.warning("request failed", method=scope["method"], path=scope["path"],
-                            status=status_holder[0], ms=round(elapsed * 1000, 1))
+                log.warning(
+                    "request failed",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status_holder[0],
+                    ms=round(elapsed * 1000, 1),
+                )
             structlog.contextvars.unbind_contextvars("request_id")
 
 

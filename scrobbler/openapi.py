@@ -15,7 +15,10 @@ from scrobbler.settings import Settings
 def openapi_json() -> bytes:
     settings = Settings.from_env({"SCROBBLER_DATA_DIR": "/nonexistent"})
     app = create_app(
-        settings, "nats://127.0.0.1:1", extensions=query_extensions(settings), extra_routes=query_extra_routes()
+        settings,
+        "nats://127.0.0.1:1",
+        extensions=query_extensions(settings),
+        extra_routes=query_extra_routes(),
     )
     return msgspec.json.format(msgspec.json.encode(app.openapi_schema.to_schema()), indent=2)
 

@@ -77,7 +77,7 @@ def spawn_projector(nats_url: str, partition: tuple[int, int] = (0, 1)) -> Itera
     proc = subprocess.Popen(
         [sys.executable, "-m", "scrobbler.cli", "projector", "--partition", f"{partition[0]}/{partition[1]}"],
         env=env,
-        preexec_fn=_set_parent_death_signal,  # noqa: PLW1509
+        preexec_fn=_set_parent_death_signal,
     )
     try:
         yield proc

@@ -142,8 +142,15 @@ async def running_stack(
     nats_url = settings.nats.url or ""
     app = create_app(settings, nats_url, extensions=extensions, extra_routes=extra_routes)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.http.port, log_config=None, access_log=False,
-                       lifespan="on", loop="asyncio")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=settings.http.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            loop="asyncio",
+        )
     )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     serve_task = asyncio.create_task(server.serve())

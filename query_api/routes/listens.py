@@ -58,7 +58,11 @@ async def count(request: Request[Any, Any, Any], user: FromQuery[str | None] = N
         return Count(count=await count_listens(conn, user=user))
 
 
-@get("/api/v1/listens/{listen_id:str}", tags=["listens"], summary="One listen with track, album, artists, genres")
+@get(
+    "/api/v1/listens/{listen_id:str}",
+    tags=["listens"],
+    summary="One listen with track, album, artists, genres",
+)
 async def one(request: Request[Any, Any, Any], listen_id: FromPath[str]) -> ListenOut:
     async with _state(request).engine.connect() as conn:
         found = await get_listen(conn, listen_id)
@@ -73,7 +77,8 @@ async def one(request: Request[Any, Any, Any], listen_id: FromPath[str]) -> List
     summary="Listen history: by cursor (our API) or by page (the seed's period/value/page)",
     description=(
         "Cursor mode (default): `user`, `from`/`to` or `range`, `q` (text in title/artist/album), `limit`,"
-        " `cursor` (from `next_cursor`). Seed mode, when `period` or `page` is given: `period=day|week|month|all`"
+        " `cursor` (from `next_cursor`). Seed mode, when `period` or `page` is given:"
+        " `period=day|week|month|all`"
         " with `value=YYYY-MM-DD|YYYY-Www|YYYY-MM`, `page`, `page_size` (up to 500), answering"
         " `{items, total, page, page_size}`."
     ),

@@ -57,9 +57,15 @@ def web_routes(dist: Path | None) -> list[Any]:
                     candidate,
                     media_type=media_type,
                     content_disposition_type="inline",
-                    headers={"Cache-Control": "public, max-age=31536000, immutable" if immutable else "no-cache"},
+                    headers={
+                        "Cache-Control": "public, max-age=31536000, immutable" if immutable else "no-cache"
+                    },
                 )
-        return File(index, media_type="text/html", content_disposition_type="inline",
-                    headers={"Cache-Control": "no-cache"})
+        return File(
+            index,
+            media_type="text/html",
+            content_disposition_type="inline",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     return [spa]

@@ -21,7 +21,8 @@ async def test_seed_example_appears_in_recent_listens_with_all_fields(any_db_sta
     r = await s.client.post("/api/v1/scrobble", json=SEED_SCROBBLE)
     assert r.status_code == 202, r.text
     body = r.json()
-    assert body["accepted"] == 1 and body["duplicates"] == 0
+    assert body["accepted"] == 1
+    assert body["duplicates"] == 0
     (listen_id,) = body["listen_ids"]
     assert await s.wait_count(1) == 1
 
@@ -39,7 +40,10 @@ async def test_seed_example_appears_in_recent_listens_with_all_fields(any_db_sta
     assert listen["track"]["track_no"] == 3
     assert listen["track"]["disc_no"] == 1
     assert listen["track"]["duration_secs"] == 312
-    assert [(a["name"], a["role"]) for a in listen["artists"]] == [("Main Artist", "primary"), ("DJ X", "remixer")]
+    assert [(a["name"], a["role"]) for a in listen["artists"]] == [
+        ("Main Artist", "primary"),
+        ("DJ X", "remixer"),
+    ]
     assert sorted(listen["genres"]) == ["Hardcore", "Uptempo Hardcore"]
 
     detail = (await s.client.get(f"/api/v1/listens/{listen_id}")).json()
@@ -55,7 +59,9 @@ async def test_same_listen_twice_counts_once(stack: Stack) -> None:
     assert again.json()["duplicates"] == 1
     assert again.json()["listen_ids"] == first.json()["listen_ids"]
     # Same play spelt differently by another client (case, spacing, unix seconds) is the same listen.
-    variant = scrobble(listened_at=1704110400, artists=[{"name": "main  ARTIST"}], track={"title": "my track"})
+    variant = scrobble(
+        listened_at=1704110400, artists=[{"name": "main  ARTIST"}], track={"title": "my track"}
+    )
     r = await stack.client.post("/api/v1/scrobble", json=variant)
     assert r.json()["listen_ids"] == first.json()["listen_ids"]
     assert await stack.wait_count(1) == 1
@@ -65,7 +71,8 @@ async def test_two_tracks_at_the_same_second_count_twice(stack: Stack) -> None:
     other = scrobble(track={"title": "Another Track"})
     r = await stack.client.post("/api/v1/scrobble", json=[SEED_SCROBBLE, other])
     assert r.status_code == 202
-    assert r.json()["accepted"] == 2 and r.json()["duplicates"] == 0
+    assert r.json()["accepted"] == 2
+    assert r.json()["duplicates"] == 0
     assert len(set(r.json()["listen_ids"])) == 2
     assert await stack.wait_count(2) == 2
 
@@ -108,7 +115,9 @@ async def test_malformed_bodies_get_400(stack: Stack, body: bytes) -> None:
 
 
 async def test_more_than_1000_listens_refused(stack: Stack) -> None:
-    r = await stack.client.post("/api/v1/scrobble", json=[scrobble(listened_at=1_700_000_000 + i) for i in range(1001)])
+    r = await stack.client.post(
+        "/api/v1/scrobble", json=[scrobble(listened_at=1_700_000_000 + i) for i in range(1001)]
+    )
     assert r.status_code == 400
     assert "at most 1000" in r.json()["detail"]
 
@@ -124,8 +133,15 @@ async def test_full_batch_of_1000_is_acknowledged_and_projected(stack: Stack) ->
 async def test_subsonic_seed_example_stores_a_listen(stack: Stack) -> None:
     r = await stack.client.get(
         "/rest/scrobble.view",
-        params={"u": "alice", "id": "track123", "time": "1712516400000", "t": "Song", "a": "Artist",
-                "al": "Album", "g": "Chill"},
+        params={
+            "u": "alice",
+            "id": "track123",
+            "time": "1712516400000",
+            "t": "Song",
+            "a": "Artist",
+            "al": "Album",
+            "g": "Chill",
+        },
     )
     assert r.status_code == 200
     assert 'status="ok"' in r.text
@@ -157,7 +173,8 @@ async def test_unknown_listen_is_404_and_health_endpoints_answer(stack: Stack) -
     assert ready["checks"] == {"stream": "ok", "database": "ok"}
     assert "scrobbler_http_requests_total" in (await stack.client.get("/metrics")).text
     spec = (await stack.client.get("/schema/openapi.json")).json()
-    assert "/api/v1/scrobble" in spec["paths"] and "/api/v1/listens/recent" in spec["paths"]
+    assert "/api/v1/scrobble" in spec["paths"]
+    assert "/api/v1/listens/recent" in spec["paths"]
 
 
 async def test_history_pages_by_cursor_and_by_seed_period(stack: Stack) -> None:
@@ -175,11 +192,18 @@ async def test_history_pages_by_cursor_and_by_seed_period(stack: Stack) -> None:
         cursor = page["next_cursor"]
         if not cursor:
             break
-    assert seen == sorted(seen, reverse=True) and len(seen) == 20
+    assert seen == sorted(seen, reverse=True)
+    assert len(seen) == 20
     week = (await stack.client.get("/api/v1/listens", params={"period": "week", "value": "2024-W10"})).json()
     assert week["total"] == 7  # 2024-03-04 .. 2024-03-10
-    month = (await stack.client.get(
-        "/api/v1/listens", params={"period": "month", "value": "2024-03", "page": 2, "page_size": 15})).json()
-    assert month["total"] == 20 and len(month["items"]) == 5 and month["page"] == 2
+    month = (
+        await stack.client.get(
+            "/api/v1/listens", params={"period": "month", "value": "2024-03", "page": 2, "page_size": 15}
+        )
+    ).json()
+    assert month["total"] == 20
+    assert len(month["items"]) == 5
+    assert month["page"] == 2
     bad = await stack.client.get("/api/v1/listens", params={"period": "week", "value": "March"})
-    assert bad.status_code == 400 and "value" in bad.json()["detail"]
+    assert bad.status_code == 400
+    assert "value" in bad.json()["detail"]
