@@ -48,10 +48,16 @@ fmt: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: setup web
+BENCH_STAMP := $(VENV)/.bench-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	@rm -f $(VENV)/.bench-*
+	@touch $@
+
+bench: setup web $(BENCH_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
-bench-quick: setup
+bench-quick: setup $(BENCH_STAMP)
 	$(PY) -m bench --quick $(BENCH_ARGS)
 
 clean:
