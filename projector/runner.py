@@ -118,7 +118,8 @@ class Projection:
                 except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
                     await asyncio.sleep(0.5)
                     continue
-                await self._apply(msgs)
+                if msgs:
+                    await self._apply(msgs)
         finally:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await sub.unsubscribe()

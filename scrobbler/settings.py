@@ -123,6 +123,7 @@ class Settings:
             nats=NatsSettings(
                 url=get("NATS_URL", str, None),
                 stream=get("NATS_STREAM", _token, "SCROBBLES"),
+                subject_prefix=get("NATS_SUBJECT_PREFIX", _token, "scrobbles"),
                 replicas=get("NATS_REPLICAS", _int_between(1, 5), 1),
                 duplicate_window_s=get("NATS_DUPLICATE_WINDOW", _positive_float, 48 * 3600.0),
                 sync_interval=get("NATS_SYNC", _sync_policy, "1s"),

@@ -1,0 +1,51 @@
+"""The content-derived listen id and the catalogue ids."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.identity import listen_id, normalize_name, normalize_title, stable_id
+
+AT = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def test_listen_id_is_a_version_8_uuid() -> None:
+    value = uuid.UUID(listen_id("alice", AT, "Artist", "Title"))
+    assert value.version == 8
+
+
+def test_spelling_variants_of_one_play_share_an_id() -> None:
+    base = listen_id("alice", AT, "Sigur Rós", "Hoppípolla")
+    assert listen_id("alice", AT + timedelta(microseconds=999_999), "sigur  rós", "HOPPÍPOLLA ") == base
+    assert listen_id("alice", AT, "Sigur Rós", "Hoppípolla (feat. Someone)") == base
+    assert listen_id("alice", AT.astimezone(), "Sigur Rós", "Hoppípolla") == base
+
+
+def test_different_plays_differ() -> None:
+    base = listen_id("alice", AT, "Artist", "Title")
+    assert listen_id("bob", AT, "Artist", "Title") != base
+    assert listen_id("alice", AT + timedelta(seconds=1), "Artist", "Title") != base
+    assert listen_id("alice", AT, "Artist", "Other Title") != base
+    assert listen_id("alice", AT, "Other Artist", "Title") != base
+
+
+def test_normalisation_folds_quotes_and_width() -> None:
+    assert normalize_name("Don’t  Stop") == normalize_name("don't stop")
+    assert normalize_name("ＡＢＣ") == "abc"
+    assert normalize_title("Song [ft. X]") == "song"
+
+
+@given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40))
+def test_ids_are_deterministic_and_case_blind(artist: str, title: str) -> None:
+    assert listen_id("u", AT, artist, title) == listen_id("u", AT, artist.upper().lower(), title)
+    assert stable_id("artist", artist) == stable_id("artist", f"  {artist}  ")
+
+
+def test_stable_ids_are_signed_64_bit_and_kinds_do_not_collide() -> None:
+    a = stable_id("artist", "Name")
+    assert -(2**63) <= a < 2**63
+    assert stable_id("genre", "Name") != a
