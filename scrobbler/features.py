@@ -17,12 +17,16 @@ __all__ = ["cli_commands", "query_extensions", "query_extra_routes"]
 
 def query_extensions(settings: Settings) -> list[Any]:
     """Resources the query API opens beside its own (each an async context manager factory)."""
-    return []
+    from query_api.cube import cube_extension
+
+    return [cube_extension(settings)]
 
 
 def query_extra_routes() -> list[Any]:
     """Route handlers served beside the query API's core routes."""
-    return []
+    from query_api.routes.stats_all import cube_routes
+
+    return [*cube_routes()]
 
 
 def cli_commands() -> list[click.Command]:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
 
 from projector.folds.sql_rows import Delete, catalogue_ids, naive_utc
 from schemas.events import (
+    ArtistCredit,
     ConfigChanged,
     Event,
     ListenEnriched,
@@ -26,64 +29,60 @@ from schemas.events import (
 from schemas.identity import stable_id
 from schemas.listens import primary_artist
 
-__all__ = ["CubeStep", "CubeWrites", "Delete", "plan"]
+__all__ = ["CREDIT_COLUMNS", "GENRE_COLUMNS", "LISTEN_COLUMNS", "CubeStep", "CubeWrites", "Delete", "plan"]
 
 
 def _epoch(ev: ListenRecorded) -> int:
     return int(ev.listened_at.timestamp())
 
 
+# Memoised id look-ups: hashing names dominates the fold otherwise (a replay sees each name often).
+# Pure functions of their arguments, so the caches never change a result.
+@lru_cache(maxsize=1 << 18)
+def _name_id(kind: str, name: str) -> int:
+    return stable_id(kind, name)
+
+
+@lru_cache(maxsize=1 << 18)
+def _catalogue(
+    artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
+) -> tuple[int, int, int | None]:
+    probe = ListenRecorded(
+        event_id="", occurred_at=_EPOCH, user="", listened_at=_EPOCH, title=title, artists=artists,
+        album=album, album_artist=album_artist,
+    )
+    return catalogue_ids(probe)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+LISTEN_COLUMNS = (
+    "listen_id", "user_name", "listened_at", "track_id", "artist_id", "album_id", "duration_secs", "stream_seq",
+)
+CREDIT_COLUMNS = (
+    "listen_id", "user_name", "listened_at", "artist_id", "role", "track_id", "album_id", "duration_secs",
+    "stream_seq",
+)
+GENRE_COLUMNS = (
+    "listen_id", "user_name", "listened_at", "genre_id", "artist_id", "track_id", "album_id", "duration_secs",
+    "stream_seq",
+)
+
+
+def _columns(names: tuple[str, ...], rows: list[tuple[object, ...]]) -> dict[str, list[object]]:
+    if not rows:
+        return {name: [] for name in names}
+    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+
+
 @dataclass
 class CubeWrites:
-    """Columns of new facts and dimension rows; each table's lists have equal lengths."""
+    """New facts (rows, turned into columns for the bulk insert) and catalogue rows."""
 
-    listens: dict[str, list[object]] = field(
-        default_factory=lambda: {
-            k: []
-            for k in (
-                "listen_id",
-                "user_name",
-                "listened_at",
-                "track_id",
-                "artist_id",
-                "album_id",
-                "duration_secs",
-                "stream_seq",
-            )
-        }
-    )
-    credits: dict[str, list[object]] = field(
-        default_factory=lambda: {
-            k: []
-            for k in (
-                "listen_id",
-                "user_name",
-                "listened_at",
-                "artist_id",
-                "role",
-                "track_id",
-                "album_id",
-                "duration_secs",
-                "stream_seq",
-            )
-        }
-    )
-    genres: dict[str, list[object]] = field(
-        default_factory=lambda: {
-            k: []
-            for k in (
-                "listen_id",
-                "user_name",
-                "listened_at",
-                "genre_id",
-                "artist_id",
-                "track_id",
-                "album_id",
-                "duration_secs",
-                "stream_seq",
-            )
-        }
-    )
+    listen_rows: list[tuple[object, ...]] = field(default_factory=list)
+    credit_rows: list[tuple[object, ...]] = field(default_factory=list)
+    genre_rows: list[tuple[object, ...]] = field(default_factory=list)
     enrichments: list[tuple[str, int]] = field(default_factory=list)
     """(listen id, genre id) learned after the listen (the sink copies the listen's columns)."""
     artist_names: dict[int, str] = field(default_factory=dict)
@@ -97,62 +96,66 @@ class CubeWrites:
     _seen: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
-        return not (
-            self.listens["listen_id"] or self.enrichments or self.users or self.config or self.genre_names
-        )
+        return not (self.listen_rows or self.enrichments or self.users or self.config or self.genre_names)
 
     @property
     def listen_count(self) -> int:
-        return len(self.listens["listen_id"])
+        return len(self.listen_rows)
+
+    @property
+    def listens(self) -> dict[str, list[object]]:
+        return _columns(LISTEN_COLUMNS, self.listen_rows)
+
+    @property
+    def credits(self) -> dict[str, list[object]]:
+        return _columns(CREDIT_COLUMNS, self.credit_rows)
+
+    @property
+    def genres(self) -> dict[str, list[object]]:
+        return _columns(GENRE_COLUMNS, self.genre_rows)
 
     def add_listen(self, seq: int, ev: ListenRecorded) -> None:
-        if ev.event_id in self._seen:
+        lid = ev.event_id
+        if lid in self._seen:
             return
-        self._seen.add(ev.event_id)
-        track_id, artist_id, album_id = catalogue_ids(ev)
+        self._seen.add(lid)
+        track_id, artist_id, album_id = _catalogue(ev.artists, ev.title, ev.album, ev.album_artist)
         at = _epoch(ev)
         secs = ev.duration_secs or 0
-        self.users.add(ev.user)
-        artist = primary_artist(ev.artists)
-        self.tracks.setdefault(track_id, (ev.title, artist))
-        if album_id is not None and ev.album is not None:
-            self.albums.setdefault(album_id, (ev.album, ev.album_artist or artist))
-        for column, value in zip(
-            self.listens,
-            (ev.event_id, ev.user, at, track_id, artist_id, album_id, secs, seq),
-            strict=True,
-        ):
-            self.listens[column].append(value)
-        credited: set[int] = set()
-        for credit in ev.artists:
-            aid = stable_id("artist", credit.name)
-            if aid in credited:  # one artist credited twice on a listen counts once (its first role)
-                continue
-            credited.add(aid)
+        user = ev.user
+        self.users.add(user)
+        if track_id not in self.tracks:
+            self.tracks[track_id] = (ev.title, primary_artist(ev.artists))
+        if album_id is not None and ev.album is not None and album_id not in self.albums:
+            self.albums[album_id] = (ev.album, ev.album_artist or primary_artist(ev.artists))
+        self.listen_rows.append((lid, user, at, track_id, artist_id, album_id, secs, seq))
+        if len(ev.artists) == 1:
+            credit = ev.artists[0]
+            aid = _name_id("artist", credit.name)
             self.artist_names.setdefault(aid, credit.name)
-            for column, value in zip(
-                self.credits,
-                (ev.event_id, ev.user, at, aid, credit.role, track_id, album_id, secs, seq),
-                strict=True,
-            ):
-                self.credits[column].append(value)
-        tagged: set[int] = set()
-        for name in ev.genres:
-            gid = stable_id("genre", name)
-            if gid in tagged:
-                continue
-            tagged.add(gid)
-            self.genre_names.setdefault(gid, name)
-            for column, value in zip(
-                self.genres,
-                (ev.event_id, ev.user, at, gid, artist_id, track_id, album_id, secs, seq),
-                strict=True,
-            ):
-                self.genres[column].append(value)
+            self.credit_rows.append((lid, user, at, aid, credit.role, track_id, album_id, secs, seq))
+        else:
+            credited: set[int] = set()
+            for credit in ev.artists:
+                aid = _name_id("artist", credit.name)
+                if aid in credited:  # an artist credited twice on one listen counts once (first role)
+                    continue
+                credited.add(aid)
+                self.artist_names.setdefault(aid, credit.name)
+                self.credit_rows.append((lid, user, at, aid, credit.role, track_id, album_id, secs, seq))
+        if ev.genres:
+            tagged: set[int] = set()
+            for name in ev.genres:
+                gid = _name_id("genre", name)
+                if gid in tagged:
+                    continue
+                tagged.add(gid)
+                self.genre_names.setdefault(gid, name)
+                self.genre_rows.append((lid, user, at, gid, artist_id, track_id, album_id, secs, seq))
 
     def add_enrichment(self, ev: ListenEnriched) -> None:
         for name in dict.fromkeys(ev.genres):
-            gid = stable_id("genre", name)
+            gid = _name_id("genre", name)
             self.genre_names.setdefault(gid, name)
             self.enrichments.append((ev.listen_id, gid))
 

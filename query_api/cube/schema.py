@@ -1,0 +1,62 @@
+"""The cube's tables in one DuckDB file, and opening it (created on first use, with a replica id).
+
+Facts are append-only and land mostly in ``listened_at`` order, so DuckDB's per-row-group
+min/max (zone maps) prune time-range scans without an index. ``credits`` and ``listen_genres``
+repeat the listen's time, user, duration and stream sequence, so per-artist and per-genre stats
+scan one table and tombstones apply to each table with the same condition.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import duckdb
+
+__all__ = ["FACT_TABLES", "SCHEMA_VERSION", "open_cube"]
+
+SCHEMA_VERSION = "1"
+FACT_TABLES = ("listens", "credits", "listen_genres")
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS cube_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS projection_checkpoint (name VARCHAR PRIMARY KEY, stream_seq BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS listens (
+    listen_id VARCHAR NOT NULL, user_name VARCHAR NOT NULL, listened_at TIMESTAMP NOT NULL,
+    track_id BIGINT NOT NULL, artist_id BIGINT NOT NULL, album_id BIGINT,
+    duration_secs INTEGER NOT NULL, stream_seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS credits (
+    listen_id VARCHAR NOT NULL, user_name VARCHAR NOT NULL, listened_at TIMESTAMP NOT NULL,
+    artist_id BIGINT NOT NULL, role VARCHAR NOT NULL, track_id BIGINT NOT NULL, album_id BIGINT,
+    duration_secs INTEGER NOT NULL, stream_seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS listen_genres (
+    listen_id VARCHAR NOT NULL, user_name VARCHAR NOT NULL, listened_at TIMESTAMP NOT NULL,
+    genre_id BIGINT NOT NULL, artist_id BIGINT NOT NULL, track_id BIGINT NOT NULL, album_id BIGINT,
+    duration_secs INTEGER NOT NULL, stream_seq BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS artists (id BIGINT PRIMARY KEY, name VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS albums (id BIGINT PRIMARY KEY, title VARCHAR NOT NULL, artist_name VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS tracks (id BIGINT PRIMARY KEY, title VARCHAR NOT NULL, artist_name VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS genres (id BIGINT PRIMARY KEY, name VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS users (name VARCHAR PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS config (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+"""
+
+
+def open_cube(path: Path, *, memory_limit: str | None = None) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """Open (creating if needed) the cube at ``path``; returns the connection and the file's replica id."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(_DDL)
+    con.execute(
+        "INSERT OR IGNORE INTO cube_meta VALUES ('replica_id', ?), ('schema_version', ?)",
+        [uuid.uuid4().hex[:12], SCHEMA_VERSION],
+    )
+    row = con.execute("SELECT value FROM cube_meta WHERE key = 'replica_id'").fetchone()
+    assert row is not None
+    return con, str(row[0])

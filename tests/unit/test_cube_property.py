@@ -1,0 +1,243 @@
+"""The cube's answers equal a plain-Python computation over the same random listens (real DuckDB)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from query_api.cube import calendar, queries
+from query_api.cube.queries import Scope
+from query_api.cube.schema import open_cube
+from query_api.cube.sink import CubeSink
+from schemas.events import ArtistCredit, Event, ListenRecorded, ListensDeleted
+from schemas.identity import stable_id
+from schemas.listens import new_listen
+
+T0 = datetime(2023, 12, 25, tzinfo=UTC)
+ARTISTS = ["Alpha", "Beta", "Gamma", "Delta"]
+TITLES = ["One", "Two", "Three"]
+ALBUMS = [None, "Red", "Blue"]
+GENRES = ["rock", "pop", "jazz"]
+
+listens = st.builds(
+    lambda user, minutes, artist, feat, title, album, secs, genres: new_listen(
+        user=user,
+        listened_at=T0 + timedelta(minutes=minutes),
+        title=title,
+        artists=[ArtistCredit(name=artist)] + ([ArtistCredit(name=feat, role="featured")] if feat else []),
+        received_at=T0,
+        album=album,
+        duration_secs=secs,
+        genres=tuple(genres),
+    ),
+    st.sampled_from(["ann", "bob"]),
+    st.integers(0, 60 * 24 * 40),
+    st.sampled_from(ARTISTS),
+    st.sampled_from([None, *ARTISTS]),
+    st.sampled_from(TITLES),
+    st.sampled_from(ALBUMS),
+    st.sampled_from([None, 60, 200]),
+    st.lists(st.sampled_from(GENRES), max_size=2),
+)
+
+
+def _load(events: list[Event]) -> tuple[CubeSink, list[ListenRecorded]]:
+    path = Path(tempfile.mkdtemp()) / "cube.duckdb"
+    con, replica = open_cube(path)
+    sink = CubeSink(con, f"cube-{replica}")
+    batch = list(enumerate(events, 1))
+    for start in range(0, len(batch), 7):  # several batches, so dedup across batches is exercised
+        sink.apply_sync(batch[start : start + 7])
+    return sink, _surviving(batch)
+
+
+def _surviving(batch: list[tuple[int, Event]]) -> list[ListenRecorded]:
+    """Plain fold: first arrival of an id wins; a tombstone removes earlier matching listens."""
+    kept: dict[str, tuple[int, ListenRecorded]] = {}
+    for seq, ev in batch:
+        if isinstance(ev, ListenRecorded):
+            kept.setdefault(ev.event_id, (seq, ev))
+        elif isinstance(ev, ListensDeleted):
+            for lid, (s, listen) in list(kept.items()):
+                if s < seq and (ev.user is None or listen.user == ev.user) and (
+                    ev.since is None or listen.listened_at >= ev.since
+                ) and (ev.until is None or listen.listened_at < ev.until):
+                    del kept[lid]
+    return [listen for _, listen in kept.values()]
+
+
+def _in(listen: ListenRecorded, scope: Scope) -> bool:
+    return (
+        (scope.user is None or listen.user == scope.user)
+        and (scope.since is None or listen.listened_at >= scope.since)
+        and (scope.until is None or listen.listened_at < scope.until)
+    )
+
+
+def _expected_artists(rows: list[ListenRecorded], scope: Scope) -> list[tuple[str, int, int]]:
+    n: Counter[str] = Counter()
+    secs: Counter[str] = Counter()
+    for listen in rows:
+        if not _in(listen, scope):
+            continue
+        for name in dict.fromkeys(a.name for a in listen.artists):
+            n[name] += 1
+            secs[name] += listen.duration_secs or 0
+    ranked = sorted(n, key=lambda a: (-n[a], -secs[a], a, stable_id("artist", a)))
+    return [(a, n[a], secs[a]) for a in ranked]
+
+
+scopes = st.builds(
+    lambda user, start, days: Scope(
+        user=user,
+        since=None if start is None else T0 + timedelta(days=start),
+        until=None if start is None else T0 + timedelta(days=start + days),
+    ),
+    st.sampled_from([None, "ann"]),
+    st.sampled_from([None, 0, 3, 10]),
+    st.sampled_from([1, 7, 30]),
+)
+
+tombstones = st.builds(
+    lambda user, start, days: ListensDeleted(
+        event_id="tomb", occurred_at=T0, user=user,
+        since=T0 + timedelta(days=start), until=T0 + timedelta(days=start + days),
+    ),
+    st.sampled_from([None, "bob"]),
+    st.integers(0, 30),
+    st.integers(1, 10),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(listens, listens, listens, tombstones), min_size=1, max_size=60).map(
+        lambda evs: evs + [e for e in evs[:5] if isinstance(e, ListenRecorded)]  # duplicates arrive again
+    ),
+    scopes,
+)
+def test_cube_matches_plain_python(events: list[Event], scope: Scope) -> None:
+    sink, rows = _load(events)
+    cur = sink.con.cursor()
+    try:
+        inside = [r for r in rows if _in(r, scope)]
+        # top artists (every credit counts once per listen), with total
+        items, total = queries.ranked(cur, "artists", scope, limit=500)
+        expected = _expected_artists(rows, scope)
+        assert [(i.name, i.listens, i.listening_secs) for i in items] == expected
+        assert total == len(expected)
+        # top tracks by listening time
+        tracks, _ = queries.ranked(cur, "tracks", scope, by="time", limit=500)
+        tn: Counter[int] = Counter(stable_id("track", r.artists[0].name, r.title) for r in inside)
+        ts: Counter[int] = Counter()
+        for r in inside:
+            ts[stable_id("track", r.artists[0].name, r.title)] += r.duration_secs or 0
+        assert {int(t.id): (t.listens, t.listening_secs) for t in tracks} == {k: (tn[k], ts[k]) for k in tn}
+        assert [t.listening_secs for t in tracks] == sorted((t.listening_secs for t in tracks), reverse=True)
+        # genres: a listen counts once per distinct genre
+        genres, _ = queries.ranked(cur, "genres", scope, limit=500)
+        gn: Counter[str] = Counter(g for r in inside for g in set(r.genres))
+        assert {g.name: g.listens for g in genres} == dict(gn)
+        # KPIs
+        k = queries.kpis(cur, scope)
+        assert k.listens == len(inside)
+        assert k.listening_secs == sum(r.duration_secs or 0 for r in inside)
+        assert k.artists == len({a.name for r in inside for a in r.artists})
+        assert k.albums == len({(r.artists[0].name, r.album) for r in inside if r.album})
+        assert k.genres == len(gn)
+        assert k.active_days == len({r.listened_at.date() for r in inside})
+        # heatmap
+        cells = {(c.weekday, c.hour): c.listens for c in queries.heatmap(cur, scope)}
+        assert len(cells) == 168
+        assert cells == {
+            (d, h): sum(1 for r in inside if (r.listened_at.weekday(), r.listened_at.hour) == (d, h))
+            for d in range(7)
+            for h in range(24)
+        }
+        # timeline by week: no gaps, sums match
+        points = queries.timeline(cur, scope, "week")
+        per_week: Counter[date] = Counter(calendar.bucket_start(r.listened_at.date(), "week") for r in inside)
+        assert {p.start: p.listens for p in points if p.listens} == dict(per_week)
+        assert all(b - a == timedelta(days=7) for a, b in zip([p.start for p in points], [p.start for p in points][1:]))
+        # streaks
+        longest, _ = calendar.streaks(queries.active_days(cur, scope), date(2030, 1, 1))
+        days = sorted({r.listened_at.date() for r in inside})
+        best = run = 0
+        for i, d in enumerate(days):
+            run = run + 1 if i and d - days[i - 1] == timedelta(days=1) else 1
+            best = max(best, run)
+        assert (longest.days if longest else 0) == best
+        # discoveries: first listen of the user ever inside the window
+        found = {d.name: d.listens for d in queries.discoveries(cur, "artists", scope, 500)}
+        first: dict[str, datetime] = {}
+        count: Counter[str] = Counter()
+        for r in rows:
+            if scope.user is not None and r.user != scope.user:
+                continue
+            for name in {a.name for a in r.artists}:
+                first[name] = min(first.get(name, r.listened_at), r.listened_at)
+                if _in(r, scope):
+                    count[name] += 1
+        want = {
+            a: count[a] for a, t in first.items()
+            if (scope.since is None or t >= scope.since) and (scope.until is None or t < scope.until)
+        }
+        assert found == want
+    finally:
+        cur.close()
+        sink.close()
+        sink.con.close()
+
+
+def test_rebuild_from_the_same_events_gives_identical_tables() -> None:
+    events: list[Event] = [
+        new_listen(user="ann", listened_at=T0 + timedelta(hours=i), title=TITLES[i % 3],
+                   artists=[ArtistCredit(name=ARTISTS[i % 4])], received_at=T0, duration_secs=100,
+                   genres=(GENRES[i % 3],))
+        for i in range(50)
+    ]
+    events.insert(30, ListensDeleted(event_id="t", occurred_at=T0, user="ann", until=T0 + timedelta(hours=10)))
+    first, _ = _load(events)
+    again, _ = _load(events)
+    for table in ("listens", "credits", "listen_genres", "artists", "tracks", "genres"):
+        query = f"SELECT * FROM {table} ORDER BY ALL"
+        assert first.con.execute(query).fetchall() == again.con.execute(query).fetchall()
+    # a redelivered batch changes nothing
+    before = first.con.execute("SELECT count(*) FROM listens").fetchall()
+    assert first.apply_sync(list(enumerate(events, 1))) is None
+    assert first.con.execute("SELECT count(*) FROM listens").fetchall() == before
+
+
+def test_listen_resubmitted_after_tombstone_comes_back() -> None:
+    one = new_listen(user="ann", listened_at=T0, title="One", artists=[ArtistCredit(name="Alpha")], received_at=T0)
+    sink, _ = _load([one, ListensDeleted(event_id="t", occurred_at=T0, listen_ids=(one.event_id,)), one, one])
+    assert sink.con.execute("SELECT count(*) FROM listens").fetchall() == [(1,)]
+    assert sink.con.execute("SELECT count(*) FROM credits").fetchall() == [(1,)]
+
+
+def test_streaks_current_and_longest() -> None:
+    d = date(2024, 1, 1)
+    days = [d, d + timedelta(1), d + timedelta(2), d + timedelta(10), d + timedelta(11)]
+    longest, current = calendar.streaks(days, d + timedelta(12))
+    assert longest == calendar.Streak(d, d + timedelta(2), 3)
+    assert current == calendar.Streak(d + timedelta(10), d + timedelta(11), 2)
+    assert calendar.streaks(days, d + timedelta(13))[1] is None
+    assert calendar.streaks([], d) == (None, None)
+
+
+def test_lb_windows() -> None:
+    now = datetime(2024, 5, 15, 10, tzinfo=UTC)  # a Wednesday
+    assert calendar.lb_window("week", now).since == datetime(2024, 5, 6, tzinfo=UTC)
+    assert calendar.lb_window("month", now).since == datetime(2024, 4, 1, tzinfo=UTC)
+    assert calendar.lb_window("quarter", now).since == datetime(2024, 1, 1, tzinfo=UTC)
+    assert calendar.lb_window("quarter", now).until == datetime(2024, 4, 1, tzinfo=UTC)
+    assert calendar.lb_window("half_yearly", now).since == datetime(2023, 7, 1, tzinfo=UTC)
+    assert calendar.lb_window("year", now).until == datetime(2024, 1, 1, tzinfo=UTC)
+    assert calendar.lb_window("this_month", now).since == datetime(2024, 5, 1, tzinfo=UTC)
+
+
