@@ -102,6 +102,9 @@ class Settings:
     remote: RemoteSettings = field(default_factory=RemoteSettings)
     secret_key: str = ""
     """Server secret that encrypts stored Subsonic passwords; derived from the data dir when empty."""
+    lastfm_api_keys: tuple[tuple[str, str], ...] = ()
+    """Audioscrobbler 2.0 API keys and their shared secrets (``key:secret,...``); signatures are checked
+    for these, and other keys are refused. Empty: any key is accepted (signatures cannot be checked)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -155,6 +158,7 @@ class Settings:
                 ),
             ),
             secret_key=get("SECRET_KEY", str, ""),
+            lastfm_api_keys=get("LASTFM_API_KEYS", _key_pairs, ()),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -169,6 +173,16 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.db.dsn.startswith("sqlite")
+
+
+def _key_pairs(raw: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for part in _csv(raw):
+        key, sep, secret = part.partition(":")
+        if not sep or not key.strip() or not secret.strip():
+            raise ValueError("expected key:secret pairs separated by commas")
+        pairs.append((key.strip(), secret.strip()))
+    return tuple(pairs)
 
 
 def _int_between(lo: int, hi: int) -> Callable[[str], int]:

@@ -44,7 +44,9 @@ def _xml_element(name: str, value: Any) -> str:
     return f"<{head}>{''.join(children)}</{name}>" if children else f"<{head}/>"
 
 
-def render(params: dict[str, str], body: dict[str, Any] | None = None, error: SubsonicError | None = None) -> Response[bytes]:
+def render(
+    params: dict[str, str], body: dict[str, Any] | None = None, error: SubsonicError | None = None
+) -> Response[bytes]:
     """Answer in the format the client asked for (``f=xml`` by default, ``json``, ``jsonp``)."""
     payload: dict[str, Any] = {
         "status": "failed" if error else "ok",
