@@ -77,6 +77,11 @@ def create_app(
         if query:
             app.state.query = query_state
         async with contextlib.AsyncExitStack() as stack:
+            if ingest:
+                from scrobbler.features import ingest_extensions
+
+                for ingest_extension in ingest_extensions(settings):
+                    await stack.enter_async_context(ingest_extension(app, query_state))
             for extension in extensions or []:
                 await stack.enter_async_context(extension(app, query_state))
             try:

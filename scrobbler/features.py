@@ -12,7 +12,14 @@ import click
 
 from scrobbler.settings import Settings
 
-__all__ = ["cli_commands", "query_extensions", "query_extra_routes"]
+__all__ = ["cli_commands", "ingest_extensions", "query_extensions", "query_extra_routes"]
+
+
+def ingest_extensions(settings: Settings) -> list[Any]:
+    """Resources the ingest service opens beside its own (each an async context manager factory)."""
+    from ingest.jobs.service import job_service
+
+    return [job_service]
 
 
 def query_extensions(settings: Settings) -> list[Any]:
