@@ -38,4 +38,6 @@ def query_extra_routes() -> list[Any]:
 
 def cli_commands() -> list[click.Command]:
     """Operator commands added to ``scrobbler``."""
-    return []
+    from scrobbler.users_cli import user_group
+
+    return [user_group]

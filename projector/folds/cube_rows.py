@@ -48,8 +48,14 @@ def _catalogue(
     artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
 ) -> tuple[int, int, int | None]:
     probe = ListenRecorded(
-        event_id="", occurred_at=_EPOCH, user="", listened_at=_EPOCH, title=title, artists=artists,
-        album=album, album_artist=album_artist,
+        event_id="",
+        occurred_at=_EPOCH,
+        user="",
+        listened_at=_EPOCH,
+        title=title,
+        artists=artists,
+        album=album,
+        album_artist=album_artist,
     )
     return catalogue_ids(probe)
 
@@ -58,14 +64,35 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 LISTEN_COLUMNS = (
-    "listen_id", "user_name", "listened_at", "track_id", "artist_id", "album_id", "duration_secs", "stream_seq",
+    "listen_id",
+    "user_name",
+    "listened_at",
+    "track_id",
+    "artist_id",
+    "album_id",
+    "duration_secs",
+    "stream_seq",
 )
 CREDIT_COLUMNS = (
-    "listen_id", "user_name", "listened_at", "artist_id", "role", "track_id", "album_id", "duration_secs",
+    "listen_id",
+    "user_name",
+    "listened_at",
+    "artist_id",
+    "role",
+    "track_id",
+    "album_id",
+    "duration_secs",
     "stream_seq",
 )
 GENRE_COLUMNS = (
-    "listen_id", "user_name", "listened_at", "genre_id", "artist_id", "track_id", "album_id", "duration_secs",
+    "listen_id",
+    "user_name",
+    "listened_at",
+    "genre_id",
+    "artist_id",
+    "track_id",
+    "album_id",
+    "duration_secs",
     "stream_seq",
 )
 

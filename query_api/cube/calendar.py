@@ -21,7 +21,17 @@ __all__ = [
 ]
 
 BUCKETS = ("day", "week", "month", "year")
-LB_RANGES = ("this_week", "this_month", "this_year", "week", "month", "quarter", "half_yearly", "year", "all_time")
+LB_RANGES = (
+    "this_week",
+    "this_month",
+    "this_year",
+    "week",
+    "month",
+    "quarter",
+    "half_yearly",
+    "year",
+    "all_time",
+)
 MAX_POINTS = 50_000
 
 
@@ -134,9 +144,7 @@ def lb_activity_bucket(name: str) -> str:
     return "year"
 
 
-def fill(
-    rows: Sequence[tuple[date, int, int]], starts: Sequence[date]
-) -> list[tuple[date, int, int]]:
+def fill(rows: Sequence[tuple[date, int, int]], starts: Sequence[date]) -> list[tuple[date, int, int]]:
     """``rows`` (bucket start, listens, seconds) with a zero row for every missing start."""
     found = {start: (n, secs) for start, n, secs in rows}
     return [(s, *found.get(s, (0, 0))) for s in starts]

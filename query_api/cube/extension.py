@@ -79,7 +79,9 @@ def get_cube(state: QueryState) -> Cube:
     return cube
 
 
-def cube_extension(settings: Settings) -> Callable[[Litestar, QueryState], contextlib.AbstractAsyncContextManager[None]]:
+def cube_extension(
+    settings: Settings,
+) -> Callable[[Litestar, QueryState], contextlib.AbstractAsyncContextManager[None]]:
     """The query-API extension that owns the cube (see :data:`scrobbler.app.Extension`)."""
 
     @contextlib.asynccontextmanager

@@ -116,7 +116,13 @@ class Scope:
 
 
 def ranked(
-    cur: Cursor, kind: str, scope: Scope, *, by: str = "plays", limit: int = 10, offset: int = 0,
+    cur: Cursor,
+    kind: str,
+    scope: Scope,
+    *,
+    by: str = "plays",
+    limit: int = 10,
+    offset: int = 0,
     q: str | None = None,
 ) -> tuple[list[Ranked], int]:
     """Top entities of ``kind`` and how many distinct ones the scope holds."""
@@ -147,8 +153,14 @@ def ranked(
     else:
         total = 0
     items = [
-        Ranked(rank=offset + i + 1, id=str(r[0]), name=r[1], artist=r[2], listens=int(r[3]),
-               listening_secs=int(r[4] or 0))
+        Ranked(
+            rank=offset + i + 1,
+            id=str(r[0]),
+            name=r[1],
+            artist=r[2],
+            listens=int(r[3]),
+            listening_secs=int(r[4] or 0),
+        )
         for i, r in enumerate(rows)
     ]
     return items, total
@@ -161,7 +173,9 @@ def kpis(cur: Cursor, scope: Scope) -> KpiValues:
         f" count(DISTINCT listened_at::DATE), min(listened_at), max(listened_at) FROM listens WHERE {where}",
         params,
     ).fetchall()[0]
-    artists = cur.execute(f"SELECT count(DISTINCT artist_id) FROM credits WHERE {where}", params).fetchall()[0][0]
+    artists = cur.execute(f"SELECT count(DISTINCT artist_id) FROM credits WHERE {where}", params).fetchall()[
+        0
+    ][0]
     genres = cur.execute(
         f"SELECT count(DISTINCT genre_id) FROM listen_genres WHERE {where}", params
     ).fetchall()[0][0]
@@ -182,10 +196,10 @@ def _per_day(listens: int, scope: Scope, first: datetime | None, last: datetime 
     """Listens per day of the window; an open side ends at the first/last listen's day."""
     if not listens and (scope.since is None or scope.until is None):
         return 0.0
-    start = scope.since or datetime.combine(first.date(), datetime.min.time(), tzinfo=UTC)  # type: ignore[union-attr]
-    end = scope.until or datetime.combine(
-        last.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC  # type: ignore[union-attr]
-    )
+    if first is None or last is None:  # no listens: only reached for a bounded window
+        first = last = datetime.now(UTC)
+    start = scope.since or datetime.combine(first.date(), datetime.min.time(), tzinfo=UTC)
+    end = scope.until or datetime.combine(last.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     days = max((end - start).total_seconds() / 86400, 1.0)
     return round(listens / days, 2)
 
@@ -209,7 +223,9 @@ def timeline(cur: Cursor, scope: Scope, bucket: str, kind: str | None = None) ->
         last = rows[-1][0] if rows else None
     if first is None or last is None or last < first:
         return []
-    filled = calendar.fill([(r[0], int(r[1]), int(r[2])) for r in rows], calendar.bucket_starts(first, last, bucket))
+    filled = calendar.fill(
+        [(r[0], int(r[1]), int(r[2])) for r in rows], calendar.bucket_starts(first, last, bucket)
+    )
     return [Point(start=s, listens=n, listening_secs=secs) for s, n, secs in filled]
 
 
@@ -271,8 +287,14 @@ def hype(cur: Cursor, kind: str, scope: Scope, previous: Scope, limit: int) -> l
     )
     rows = cur.execute(sql, [*now_params, *prev_params, limit]).fetchall()
     return [
-        HypeItem(id=str(r[0]), name=r[1], artist=r[2], listens=int(r[3]), previous_listens=int(r[4]),
-                 change=int(r[5]))
+        HypeItem(
+            id=str(r[0]),
+            name=r[1],
+            artist=r[2],
+            listens=int(r[3]),
+            previous_listens=int(r[4]),
+            change=int(r[5]),
+        )
         for r in rows
     ]
 

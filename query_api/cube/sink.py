@@ -85,7 +85,7 @@ def _insert_dims(
     con: duckdb.DuckDBPyConnection, w: CubeWrites, known: dict[str, set[Any]]
 ) -> dict[str, set[Any]]:
     """Insert catalogue rows not yet in the cube; returns the keys to remember once committed."""
-    new = {
+    new: dict[str, dict[Any, tuple[str, ...]]] = {
         "artists": {k: (v,) for k, v in w.artist_names.items() if k not in known["artists"]},
         "albums": {k: v for k, v in w.albums.items() if k not in known["albums"]},
         "tracks": {k: v for k, v in w.tracks.items() if k not in known["tracks"]},
@@ -103,7 +103,9 @@ def _insert_dims(
         if not rows:
             continue
         key = "name" if table == "users" else "id"
-        data: dict[str, pa.Array] = {key: pa.array(list(rows), pa.string() if table == "users" else pa.int64())}
+        data: dict[str, pa.Array] = {
+            key: pa.array(list(rows), pa.string() if table == "users" else pa.int64())
+        }
         for i, column in enumerate(columns[table]):
             data[column] = pa.array([v[i] for v in rows.values()], pa.string())
         con.register("batch_dim", pa.table(data))
@@ -119,8 +121,12 @@ def _enrich(con: duckdb.DuckDBPyConnection, w: CubeWrites) -> None:
         return
     con.register(
         "batch_enrich",
-        pa.table({"listen_id": pa.array([e[0] for e in w.enrichments], pa.string()),
-                  "genre_id": pa.array([e[1] for e in w.enrichments], pa.int64())}),
+        pa.table(
+            {
+                "listen_id": pa.array([e[0] for e in w.enrichments], pa.string()),
+                "genre_id": pa.array([e[1] for e in w.enrichments], pa.int64()),
+            }
+        ),
     )
     con.execute(
         "INSERT INTO listen_genres SELECT DISTINCT l.listen_id, l.user_name, l.listened_at, e.genre_id,"

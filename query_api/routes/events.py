@@ -48,7 +48,9 @@ async def events(request: Request[Any, Any, Any]) -> ServerSentEvent:
                     yield ServerSentEventMessage(comment="ping")
                     continue
                 body = ListensChanged(position=change.position, count=change.count, removed=change.removed)
-                yield ServerSentEventMessage(data=_ENCODER.encode(body).decode(), event="listens", id=change.position)
+                yield ServerSentEventMessage(
+                    data=_ENCODER.encode(body).decode(), event="listens", id=change.position
+                )
 
     return ServerSentEvent(stream(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -40,7 +40,9 @@ async def _known_user(cube: Cube, user: str) -> bool:
     return await cube.read(check)
 
 
-async def _prelude(request: Request[Any, Any, Any], user: str, range_: str) -> tuple[Cube, Window] | Response[Any]:
+async def _prelude(
+    request: Request[Any, Any, Any], user: str, range_: str
+) -> tuple[Cube, Window] | Response[Any]:
     cube = cube_of(request)
     window = calendar.lb_window(range_, now())
     if not await _known_user(cube, user):
@@ -48,7 +50,9 @@ async def _prelude(request: Request[Any, Any, Any], user: str, range_: str) -> t
     return cube, window
 
 
-def _payload_base(user: str, range_: str, window: Window, first: datetime | None, last: datetime | None) -> dict[str, Any]:
+def _payload_base(
+    user: str, range_: str, window: Window, first: datetime | None, last: datetime | None
+) -> dict[str, Any]:
     return {
         "user_id": user,
         "range": range_,
@@ -59,8 +63,11 @@ def _payload_base(user: str, range_: str, window: Window, first: datetime | None
 
 
 def _entity_route(lb_name: str, kind: str) -> Any:
-    total_key = {"artists": "total_artist_count", "releases": "total_release_count",
-                 "recordings": "total_recording_count"}[lb_name]
+    total_key = {
+        "artists": "total_artist_count",
+        "releases": "total_release_count",
+        "recordings": "total_recording_count",
+    }[lb_name]
 
     @get(
         f"/1/stats/user/{{user:str}}/{lb_name}",
@@ -79,7 +86,9 @@ def _entity_route(lb_name: str, kind: str) -> Any:
         if isinstance(found, Response):
             return found
         cube, window = found
-        items, total = await cube.read(queries.ranked, kind, Scope.of_window(window, user), limit=count, offset=offset)
+        items, total = await cube.read(
+            queries.ranked, kind, Scope.of_window(window, user), limit=count, offset=offset
+        )
         if total == 0:
             return Response(None, status_code=204)
         rows: list[dict[str, Any]] = []
@@ -87,12 +96,27 @@ def _entity_route(lb_name: str, kind: str) -> Any:
             if lb_name == "artists":
                 rows.append({"artist_mbids": [], "artist_name": item.name, "listen_count": item.listens})
             elif lb_name == "releases":
-                rows.append({"artist_mbids": [], "artist_name": item.artist, "listen_count": item.listens,
-                             "release_mbid": None, "release_name": item.name})
+                rows.append(
+                    {
+                        "artist_mbids": [],
+                        "artist_name": item.artist,
+                        "listen_count": item.listens,
+                        "release_mbid": None,
+                        "release_name": item.name,
+                    }
+                )
             else:
-                rows.append({"artist_mbids": [], "artist_name": item.artist, "listen_count": item.listens,
-                             "recording_mbid": None, "release_mbid": None, "release_name": None,
-                             "track_name": item.name})
+                rows.append(
+                    {
+                        "artist_mbids": [],
+                        "artist_name": item.artist,
+                        "listen_count": item.listens,
+                        "recording_mbid": None,
+                        "release_mbid": None,
+                        "release_name": None,
+                        "track_name": item.name,
+                    }
+                )
         payload = {
             lb_name: rows,
             "count": len(rows),
@@ -125,9 +149,15 @@ async def listening_activity(
     for p in points:
         start = datetime.combine(p.start, datetime.min.time(), tzinfo=UTC)
         end = datetime.combine(calendar.next_bucket(p.start, bucket), datetime.min.time(), tzinfo=UTC)
-        label = {"day": p.start.strftime("%A %d %B %Y"), "week": f"Week of {p.start.isoformat()}",
-                 "month": p.start.strftime("%B %Y"), "year": str(p.start.year)}[bucket]
-        activity.append({"from_ts": _ts(start), "to_ts": _ts(end), "time_range": label, "listen_count": p.listens})
+        label = {
+            "day": p.start.strftime("%A %d %B %Y"),
+            "week": f"Week of {p.start.isoformat()}",
+            "month": p.start.strftime("%B %Y"),
+            "year": str(p.start.year),
+        }[bucket]
+        activity.append(
+            {"from_ts": _ts(start), "to_ts": _ts(end), "time_range": label, "listen_count": p.listens}
+        )
     payload = {"listening_activity": activity, **_payload_base(user, range_, window, None, None)}
     return Response({"payload": payload})
 

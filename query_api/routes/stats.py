@@ -71,9 +71,17 @@ def _ranked_route(kind: str) -> AnyCallable:
         window = pick_window(range_, from_, to, period, value)
         size = page_size or limit
         items, total = await cube_of(request).read(
-            queries.ranked, kind, Scope.of_window(window, user), by=by, limit=size, offset=(page - 1) * size, q=q
+            queries.ranked,
+            kind,
+            Scope.of_window(window, user),
+            by=by,
+            limit=size,
+            offset=(page - 1) * size,
+            q=q,
         )
-        return RankedPage(items=items, total=total, page=page, page_size=size, window=window_out(window), by=by)
+        return RankedPage(
+            items=items, total=total, page=page, page_size=size, window=window_out(window), by=by
+        )
 
     return top
 
@@ -86,7 +94,11 @@ async def kpi_values(request: Request[Any, Any, Any], window: Any, user: str | N
     return Kpis(window=window_out(window), current=current, previous=previous)
 
 
-@get("/api/v1/stats/kpis", tags=TAGS, summary="Listens, time, distinct artists/albums/tracks/genres vs the previous period")
+@get(
+    "/api/v1/stats/kpis",
+    tags=TAGS,
+    summary="Listens, time, distinct artists/albums/tracks/genres vs the previous period",
+)
 async def kpis(
     request: Request[Any, Any, Any],
     user: User = None,
@@ -99,7 +111,9 @@ async def kpis(
     return await kpi_values(request, pick_window(range_, from_, to, period, value), user)
 
 
-@get("/api/v1/stats/timeline", tags=TAGS, summary="Listens and listening time per day/week/month/year, no gaps")
+@get(
+    "/api/v1/stats/timeline", tags=TAGS, summary="Listens and listening time per day/week/month/year, no gaps"
+)
 async def timeline(
     request: Request[Any, Any, Any],
     user: User = None,
@@ -141,7 +155,11 @@ async def streak_values(request: Request[Any, Any, Any], window: Any, user: str 
     return Streaks(longest=out(longest), current=out(current))
 
 
-@get("/api/v1/stats/streaks", tags=TAGS, summary="Longest and current run of days with at least one listen (UTC)")
+@get(
+    "/api/v1/stats/streaks",
+    tags=TAGS,
+    summary="Longest and current run of days with at least one listen (UTC)",
+)
 async def streaks(
     request: Request[Any, Any, Any],
     user: User = None,
@@ -189,7 +207,9 @@ async def hype(
     window = pick_window(range_, from_, to, period, value, default="month")
     before = window.previous()
     if before is None:
-        raise BadRequest("range: hype needs a bounded window (a range other than all_time, or both from and to)")
+        raise BadRequest(
+            "range: hype needs a bounded window (a range other than all_time, or both from and to)"
+        )
     items = await cube_of(request).read(
         queries.hype, kind, Scope.of_window(window, user), Scope.of_window(before, user), limit
     )

@@ -37,14 +37,24 @@ async def _detail(
     if found is None:
         raise NotFound(f"id: no {kind[:-1]} {entity_id}")
     name, artist, first, last, listens, secs = found
-    of = Scope(user=user, since=window.since, until=window.until, of=(kind, queries.ENTITY[kind].key, entity_id))
+    of = Scope(
+        user=user, since=window.since, until=window.until, of=(kind, queries.ENTITY[kind].key, entity_id)
+    )
     tops: dict[str, list[Ranked]] = {"tracks": [], "albums": [], "artists": []}
     for sub in _SUBLISTS[kind]:
         tops[sub], _ = await cube.read(queries.ranked, sub, of, limit=limit)
     points = await cube.read(queries.timeline, of, bucket, kind)
     return Detail(
-        id=str(entity_id), name=name, artist=artist, first_listen=first, last_listen=last, listens=listens,
-        listening_secs=secs, top_tracks=tops["tracks"], top_albums=tops["albums"], top_artists=tops["artists"],
+        id=str(entity_id),
+        name=name,
+        artist=artist,
+        first_listen=first,
+        last_listen=last,
+        listens=listens,
+        listening_secs=secs,
+        top_tracks=tops["tracks"],
+        top_albums=tops["albums"],
+        top_artists=tops["artists"],
         timeline=points,
     )
 
@@ -90,7 +100,9 @@ def _detail_route(kind: str) -> AnyCallable:
     return detail
 
 
-async def _tops(request: Request[Any, Any, Any], window: Window, user: str | None, limit: int) -> dict[str, list[Ranked]]:
+async def _tops(
+    request: Request[Any, Any, Any], window: Window, user: str | None, limit: int
+) -> dict[str, list[Ranked]]:
     cube = cube_of(request)
     scope = Scope.of_window(window, user)
     out: dict[str, list[Ranked]] = {}
@@ -99,7 +111,11 @@ async def _tops(request: Request[Any, Any, Any], window: Window, user: str | Non
     return out
 
 
-@get("/api/v1/stats/year-in-review", tags=TAGS, summary="A year: KPIs, tops, months, heatmap, streaks, discoveries")
+@get(
+    "/api/v1/stats/year-in-review",
+    tags=TAGS,
+    summary="A year: KPIs, tops, months, heatmap, streaks, discoveries",
+)
 async def year_in_review(
     request: Request[Any, Any, Any],
     year: Annotated[int | None, QueryParameter(ge=1970, le=9999)] = None,
@@ -129,7 +145,9 @@ async def year_in_review(
 async def report(
     request: Request[Any, Any, Any],
     period: Annotated[Literal["week", "month"], QueryParameter()] = "week",
-    value: Annotated[str | None, QueryParameter(description="YYYY-Www or YYYY-MM; the current one when absent")] = None,
+    value: Annotated[
+        str | None, QueryParameter(description="YYYY-Www or YYYY-MM; the current one when absent")
+    ] = None,
     user: User = None,
     limit: Limit = 10,
 ) -> Report:

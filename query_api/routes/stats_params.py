@@ -32,14 +32,20 @@ __all__ = [
 User = Annotated[str | None, QueryParameter(description="One user's listens; every user's when absent")]
 Range = Annotated[
     str | None,
-    QueryParameter(name="range", description="day|week|month|quarter|half_year|year|all_time, rolling, ending now"),
+    QueryParameter(
+        name="range", description="day|week|month|quarter|half_year|year|all_time, rolling, ending now"
+    ),
 ]
 From = Annotated[str | None, QueryParameter(name="from", description="ISO date/datetime or Unix seconds")]
 To = Annotated[str | None, QueryParameter(description="ISO date/datetime or Unix seconds (exclusive)")]
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="How many items")]
-By = Annotated[Literal["plays", "time"], QueryParameter(description="Rank by listen count or by listening seconds")]
+By = Annotated[
+    Literal["plays", "time"], QueryParameter(description="Rank by listen count or by listening seconds")
+]
 Period = Annotated[str | None, QueryParameter(description="Seed calendar period: day|week|month|year|all")]
-Value = Annotated[str | None, QueryParameter(description="Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD")]
+Value = Annotated[
+    str | None, QueryParameter(description="Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD")
+]
 
 
 def cube_of(request: Request[Any, Any, Any]) -> Cube:

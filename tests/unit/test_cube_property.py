@@ -64,9 +64,12 @@ def _surviving(batch: list[tuple[int, Event]]) -> list[ListenRecorded]:
             kept.setdefault(ev.event_id, (seq, ev))
         elif isinstance(ev, ListensDeleted):
             for lid, (s, listen) in list(kept.items()):
-                if s < seq and (ev.user is None or listen.user == ev.user) and (
-                    ev.since is None or listen.listened_at >= ev.since
-                ) and (ev.until is None or listen.listened_at < ev.until):
+                if (
+                    s < seq
+                    and (ev.user is None or listen.user == ev.user)
+                    and (ev.since is None or listen.listened_at >= ev.since)
+                    and (ev.until is None or listen.listened_at < ev.until)
+                ):
                     del kept[lid]
     return [listen for _, listen in kept.values()]
 
@@ -105,8 +108,11 @@ scopes = st.builds(
 
 tombstones = st.builds(
     lambda user, start, days: ListensDeleted(
-        event_id="tomb", occurred_at=T0, user=user,
-        since=T0 + timedelta(days=start), until=T0 + timedelta(days=start + days),
+        event_id="tomb",
+        occurred_at=T0,
+        user=user,
+        since=T0 + timedelta(days=start),
+        until=T0 + timedelta(days=start + days),
     ),
     st.sampled_from([None, "bob"]),
     st.integers(0, 30),
@@ -163,7 +169,10 @@ def test_cube_matches_plain_python(events: list[Event], scope: Scope) -> None:
         points = queries.timeline(cur, scope, "week")
         per_week: Counter[date] = Counter(calendar.bucket_start(r.listened_at.date(), "week") for r in inside)
         assert {p.start: p.listens for p in points if p.listens} == dict(per_week)
-        assert all(b - a == timedelta(days=7) for a, b in zip([p.start for p in points], [p.start for p in points][1:]))
+        assert all(
+            b - a == timedelta(days=7)
+            for a, b in zip([p.start for p in points], [p.start for p in points][1:])
+        )
         # streaks
         longest, _ = calendar.streaks(queries.active_days(cur, scope), date(2030, 1, 1))
         days = sorted({r.listened_at.date() for r in inside})
@@ -184,7 +193,8 @@ def test_cube_matches_plain_python(events: list[Event], scope: Scope) -> None:
                 if _in(r, scope):
                     count[name] += 1
         want = {
-            a: count[a] for a, t in first.items()
+            a: count[a]
+            for a, t in first.items()
             if (scope.since is None or t >= scope.since) and (scope.until is None or t < scope.until)
         }
         assert found == want
@@ -196,12 +206,20 @@ def test_cube_matches_plain_python(events: list[Event], scope: Scope) -> None:
 
 def test_rebuild_from_the_same_events_gives_identical_tables() -> None:
     events: list[Event] = [
-        new_listen(user="ann", listened_at=T0 + timedelta(hours=i), title=TITLES[i % 3],
-                   artists=[ArtistCredit(name=ARTISTS[i % 4])], received_at=T0, duration_secs=100,
-                   genres=(GENRES[i % 3],))
+        new_listen(
+            user="ann",
+            listened_at=T0 + timedelta(hours=i),
+            title=TITLES[i % 3],
+            artists=[ArtistCredit(name=ARTISTS[i % 4])],
+            received_at=T0,
+            duration_secs=100,
+            genres=(GENRES[i % 3],),
+        )
         for i in range(50)
     ]
-    events.insert(30, ListensDeleted(event_id="t", occurred_at=T0, user="ann", until=T0 + timedelta(hours=10)))
+    events.insert(
+        30, ListensDeleted(event_id="t", occurred_at=T0, user="ann", until=T0 + timedelta(hours=10))
+    )
     first, _ = _load(events)
     again, _ = _load(events)
     for table in ("listens", "credits", "listen_genres", "artists", "tracks", "genres"):
@@ -214,7 +232,9 @@ def test_rebuild_from_the_same_events_gives_identical_tables() -> None:
 
 
 def test_listen_resubmitted_after_tombstone_comes_back() -> None:
-    one = new_listen(user="ann", listened_at=T0, title="One", artists=[ArtistCredit(name="Alpha")], received_at=T0)
+    one = new_listen(
+        user="ann", listened_at=T0, title="One", artists=[ArtistCredit(name="Alpha")], received_at=T0
+    )
     sink, _ = _load([one, ListensDeleted(event_id="t", occurred_at=T0, listen_ids=(one.event_id,)), one, one])
     assert sink.con.execute("SELECT count(*) FROM listens").fetchall() == [(1,)]
     assert sink.con.execute("SELECT count(*) FROM credits").fetchall() == [(1,)]
@@ -239,5 +259,3 @@ def test_lb_windows() -> None:
     assert calendar.lb_window("half_yearly", now).since == datetime(2023, 7, 1, tzinfo=UTC)
     assert calendar.lb_window("year", now).until == datetime(2024, 1, 1, tzinfo=UTC)
     assert calendar.lb_window("this_month", now).since == datetime(2024, 5, 1, tzinfo=UTC)
-
-
