@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.audioscrobbler import audioscrobbler_routes
-from ingest.listenbrainz import listenbrainz_router
 from ingest.jobs.routes import job_routes
+from ingest.listenbrainz import listenbrainz_router
 from ingest.routes.config import put_config
 from ingest.routes.listens import delete_listens
 from ingest.routes.scrobble import submit_scrobbles

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 
 from projector.db import create_engine
+from projector.lb_export import run_lb_sync
 from projector.migrate import migrate
 from projector.runner import Projection
 from projector.sql_sink import SqlSink
@@ -47,7 +49,15 @@ async def run_projector(
         )
         if started is not None:
             started.set()
-        await projection.run(stop)
+        # Continuous ListenBrainz sync (off unless configured) rides along with partition 0.
+        sync = None if partition[0] else asyncio.create_task(run_lb_sync(settings, client.js, engine, stop))
+        try:
+            await projection.run(stop)
+        finally:
+            if sync is not None:
+                sync.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sync
     finally:
         await client.close()
         await engine.dispose()

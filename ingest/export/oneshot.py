@@ -131,9 +131,10 @@ async def run_lb_export(ctx: JobContext) -> None:
     if not token:
         raise ValueError("listenbrainz_token: not configured (PUT /api/v1/config) and not given")
     client = ListenBrainzClient(ctx.settings.remote.listenbrainz_base_url, ctx.http, token=token)
-    lb_user = str(p.params.get("lb_user") or "") or await client.validate_token()
-    if not lb_user:
+    owner = await client.validate_token()
+    if not owner:
         raise ValueError("listenbrainz_token: ListenBrainz says the token is not valid")
+    lb_user = str(p.params.get("lb_user") or "") or owner
     p.params["lb_user"] = lb_user
     listen_type = str(p.params.get("listen_type", "import"))
     batch_size = 1 if listen_type == "single" else int(p.params.get("batch_size", 100))
