@@ -31,13 +31,16 @@ def query_extensions(settings: Settings) -> list[Any]:
 
 def query_extra_routes() -> list[Any]:
     """Route handlers served beside the query API's core routes."""
+    from query_api.routes.admin import admin_status
     from query_api.routes.stats_all import cube_routes
 
-    return [*cube_routes()]
+    return [*cube_routes(), admin_status]
 
 
 def cli_commands() -> list[click.Command]:
     """Operator commands added to ``scrobbler``."""
+    from scrobbler.replay import replay_command
+    from scrobbler.status import status_command
     from scrobbler.users_cli import user_group
 
-    return [user_group]
+    return [replay_command, status_command, user_group]
