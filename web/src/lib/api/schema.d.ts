@@ -4,6 +4,238 @@
  */
 
 export interface paths {
+    "/1/delete-listen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete one listen (by listened_at and recording_msid) */
+        post: operations["1DeleteListenDeleteListen"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/latest-import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The newest imported listen's time of a user (importers' bookmark) */
+        get: operations["1LatestImportGetLatestImportTs"];
+        put?: never;
+        /** Set the newest imported listen's time (importers' bookmark) */
+        post: operations["1LatestImportPostLatestImport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/stats/user/{user}/artists": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Top artists of a user (ListenBrainz-compatible); 204 when there is nothing in the range */
+        get: operations["lb_stats_artists"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/stats/user/{user}/daily-activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Listens per hour of each weekday, UTC (ListenBrainz-compatible) */
+        get: operations["1StatsUserDailyActivityDailyActivity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/stats/user/{user}/listening-activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Listens per day/week/month/year of the range (ListenBrainz-compatible) */
+        get: operations["1StatsUserListeningActivityListeningActivity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/stats/user/{user}/recordings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Top recordings of a user (ListenBrainz-compatible); 204 when there is nothing in the range */
+        get: operations["lb_stats_recordings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/stats/user/{user}/releases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Top releases of a user (ListenBrainz-compatible); 204 when there is nothing in the range */
+        get: operations["lb_stats_releases"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/submit-listens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Submit listens (ListenBrainz `single`, `playing_now`, `import`)
+         * @description Body `{listen_type, payload: [{listened_at, track_metadata: {artist_name, track_name, release_name, additional_info}}]}` with `Authorization: Token <token>`. ListenBrainz's limits: 1000 listens, 10,240 bytes per listen, 10,240,000 per request. A listen sent twice is stored once.
+         */
+        post: operations["1SubmitListensSubmitListens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/user/{user}/listen-count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How many listens a user has */
+        get: operations["1UserListenCountListenCount"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/user/{user}/listens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's listens, newest first (ListenBrainz shape) */
+        get: operations["1UserListensUserListens"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/user/{user}/playing-now": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a user is playing now (ListenBrainz shape) */
+        get: operations["1UserPlayingNowPlayingNow"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/1/validate-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Is this token valid, and whose is it */
+        get: operations["1ValidateTokenValidateToken"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/2.0": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audioscrobbler 2.0 (Last.fm-compatible): sessions, track.scrobble, track.updateNowPlaying
+         * @description Form (or query) parameters `method`, `api_key`, `sk`, `api_sig`, `format=json`; answers Last.fm's XML or JSON, errors `<lfm status="failed"><error code="N">`.
+         */
+        get: operations["20GetAudioscrobbler"];
+        put?: never;
+        /**
+         * Audioscrobbler 2.0 (Last.fm-compatible): sessions, track.scrobble, track.updateNowPlaying
+         * @description Form (or query) parameters `method`, `api_key`, `sk`, `api_sig`, `format=json`; answers Last.fm's XML or JSON, errors `<lfm status="failed"><error code="N">`.
+         */
+        post: operations["20PostAudioscrobbler"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/config": {
         parameters: {
             query?: never;
@@ -21,6 +253,117 @@ export interface paths {
          * @description Body: `{key: value, ...}` with keys `default_user`, `api_key`, `lms_source_name`, `listenbrainz_user`, `listenbrainz_token`, `listenbrainz_sync`, `analyzer_scan_job_timeout`. `null` or an empty string resets a key to its default. Secret keys are encrypted before they reach the event stream. Needs the admin key (X-Api-Key) when one is configured.
          */
         put: operations["ApiV1ConfigPutConfig"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server-sent events: `listens` after each cube batch that added or removed listens; `: ping` every 15 s */
+        get: operations["ApiV1EventsEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/export/listenbrainz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export stored listens to ListenBrainz (oldest first, batches of up to 100)
+         * @description Body `{listen_type, batch_size, user, token, local_user, wait_s}`, every field optional. Skips listens that came from ListenBrainz, were already exported, are already on ListenBrainz, or cannot be described (unresolved); the report says why per listen. 200 with the report when the export finished within `wait_s`, else 202 with the report so far and the job id.
+         */
+        post: operations["ApiV1ExportListenbrainzExportListenbrainz"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/import/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a listening-history file (ListenBrainz, Last.fm CSV, Spotify, Maloja)
+         * @description Body: the file itself (`curl --data-binary @file`). `format` = `listenbrainz` (JSON or JSON lines), `lastfm` (CSV), `spotify` (streaming history JSON) or `maloja` (export JSON); detected when omitted. `user`: our user the listens belong to (default: config `default_user`). The upload is stored, then parsed as a stream by a job; bad rows are counted and listed with their line.
+         */
+        post: operations["ApiV1ImportFileImportFile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/import/listenbrainz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a ListenBrainz user's listening history (a resumable, idempotent job)
+         * @description Body `{user, page_size, token, local_user}`, every field optional (`user`/`token` default to the config keys `listenbrainz_user`/`listenbrainz_token`). Answers 202 with the job id at once; progress at `GET /api/v1/jobs/{id}`. Re-running skips listens already stored.
+         */
+        post: operations["ApiV1ImportListenbrainzImportListenbrainz"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Recent jobs, newest first */
+        get: operations["ApiV1JobsListJobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job's status and progress */
+        get: operations["ApiV1JobsJobIdOneJob"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -123,6 +466,399 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stats/albums": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Top albums by listens or listening time
+         * @description Our parameters: `user`, `range` or `from`/`to`, `limit`, `by`, `q` (name contains, any case). Seed parameters on the same endpoint: `period`/`value`, `page`, `page_size`.
+         */
+        get: operations["stats_top_albums"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/albums/{entity}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One album: totals, first/last listen, top lists and timeline */
+        get: operations["stats_album_detail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/artists": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Top artists by listens or listening time
+         * @description Our parameters: `user`, `range` or `from`/`to`, `limit`, `by`, `q` (name contains, any case). Seed parameters on the same endpoint: `period`/`value`, `page`, `page_size`. Every credited artist of a listen counts (all roles).
+         */
+        get: operations["stats_top_artists"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/artists/{entity}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One artist: totals, first/last listen, top lists and timeline */
+        get: operations["stats_artist_detail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/discoveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Artists or tracks first ever heard inside the window */
+        get: operations["ApiV1StatsDiscoveriesDiscoveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/genres": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Top genres by listens or listening time
+         * @description Our parameters: `user`, `range` or `from`/`to`, `limit`, `by`, `q` (name contains, any case). Seed parameters on the same endpoint: `period`/`value`, `page`, `page_size`.
+         */
+        get: operations["stats_top_genres"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/genres/{entity}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One genre: totals, first/last listen, top lists and timeline (by name or id) */
+        get: operations["stats_genre_detail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/heatmap": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Listens per weekday (0=Monday) and hour, all 168 cells */
+        get: operations["ApiV1StatsHeatmapHeatmap"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/hype": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What rose most against the previous period
+         * @description The window defaults to `range=month`; it must be bounded (the previous period has the same length).
+         */
+        get: operations["ApiV1StatsHypeHype"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/kpis": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Listens, time, distinct artists/albums/tracks/genres vs the previous period */
+        get: operations["ApiV1StatsKpisKpis"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Weekly or monthly report: KPIs vs the period before, tops */
+        get: operations["ApiV1StatsReportsReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/streaks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Longest and current run of days with at least one listen (UTC) */
+        get: operations["ApiV1StatsStreaksStreaks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/time-of-day": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Top tracks in a part of the day (seed): night 0-6, morning 6-12, afternoon 12-18, evening 18-24 UTC */
+        get: operations["ApiV1StatsTimeOfDayTimeOfDay"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Listens and listening time per day/week/month/year, no gaps */
+        get: operations["ApiV1StatsTimelineTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/top-artist-by-genre": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The most played artist of each genre (seed) */
+        get: operations["ApiV1StatsTopArtistByGenreTopArtistByGenre"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/tracks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Top tracks by listens or listening time
+         * @description Our parameters: `user`, `range` or `from`/`to`, `limit`, `by`, `q` (name contains, any case). Seed parameters on the same endpoint: `period`/`value`, `page`, `page_size`.
+         */
+        get: operations["stats_top_tracks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/tracks/{entity}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One track: totals, first/last listen, top lists and timeline */
+        get: operations["stats_track_detail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stats/year-in-review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A year: KPIs, tops, months, heatmap, streaks, discoveries */
+        get: operations["ApiV1StatsYearInReviewYearInReview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Users, their token prefixes (never the tokens) and whether a password is set
+         * @description Needs `X-Api-Key` when `SCROBBLER_API_KEY` is set.
+         */
+        get: operations["ApiV1UsersListUsers"];
+        put?: never;
+        /** Create a user; answers its first token */
+        post: operations["ApiV1UsersCreateUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{name}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set the user's protocol password */
+        put: operations["ApiV1UsersNamePasswordSetPassword"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{name}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Issue another token */
+        post: operations["ApiV1UsersNameTokensIssueToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{name}/tokens/{prefix}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke the user's tokens starting with this prefix */
+        delete: operations["ApiV1UsersNameTokensPrefixRevokeTokens"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -181,11 +917,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** GetLicense */
-        get: operations["RestGetlicenseGetGetLicense"];
+        /**
+         * Subsonic `getLicense`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestGetlicenseGetHandler"];
         put?: never;
-        /** GetLicense */
-        post: operations["RestGetlicensePostGetLicense"];
+        /**
+         * Subsonic `getLicense`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestGetlicensePostHandler"];
         delete?: never;
         options?: never;
         head?: never;
@@ -199,11 +941,65 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** GetLicense */
-        get: operations["RestGetlicenseViewGetGetLicense"];
+        /**
+         * Subsonic `getLicense`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestGetlicenseViewGetHandler"];
         put?: never;
-        /** GetLicense */
-        post: operations["RestGetlicenseViewPostGetLicense"];
+        /**
+         * Subsonic `getLicense`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestGetlicenseViewPostHandler"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rest/getNowPlaying": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Subsonic `getNowPlaying`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestGetnowplayingGetHandler"];
+        put?: never;
+        /**
+         * Subsonic `getNowPlaying`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestGetnowplayingPostHandler"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rest/getNowPlaying.view": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Subsonic `getNowPlaying`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestGetnowplayingViewGetHandler"];
+        put?: never;
+        /**
+         * Subsonic `getNowPlaying`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestGetnowplayingViewPostHandler"];
         delete?: never;
         options?: never;
         head?: never;
@@ -217,11 +1013,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Extensions */
-        get: operations["RestGetopensubsonicextensionsGetExtensions"];
+        /**
+         * Subsonic `getOpenSubsonicExtensions`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestGetopensubsonicextensionsGetHandler"];
         put?: never;
-        /** Extensions */
-        post: operations["RestGetopensubsonicextensionsPostExtensions"];
+        /**
+         * Subsonic `getOpenSubsonicExtensions`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestGetopensubsonicextensionsPostHandler"];
         delete?: never;
         options?: never;
         head?: never;
@@ -235,11 +1037,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Extensions */
-        get: operations["RestGetopensubsonicextensionsViewGetExtensions"];
+        /**
+         * Subsonic `getOpenSubsonicExtensions`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestGetopensubsonicextensionsViewGetHandler"];
         put?: never;
-        /** Extensions */
-        post: operations["RestGetopensubsonicextensionsViewPostExtensions"];
+        /**
+         * Subsonic `getOpenSubsonicExtensions`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestGetopensubsonicextensionsViewPostHandler"];
         delete?: never;
         options?: never;
         head?: never;
@@ -253,11 +1061,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ping */
-        get: operations["RestPingGetPing"];
+        /**
+         * Subsonic `ping`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestPingGetHandler"];
         put?: never;
-        /** Ping */
-        post: operations["RestPingPostPing"];
+        /**
+         * Subsonic `ping`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestPingPostHandler"];
         delete?: never;
         options?: never;
         head?: never;
@@ -271,11 +1085,65 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ping */
-        get: operations["RestPingViewGetPing"];
+        /**
+         * Subsonic `ping`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestPingViewGetHandler"];
         put?: never;
-        /** Ping */
-        post: operations["RestPingViewPostPing"];
+        /**
+         * Subsonic `ping`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestPingViewPostHandler"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rest/reportPlayback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Subsonic `reportPlayback`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestReportplaybackGetHandler"];
+        put?: never;
+        /**
+         * Subsonic `reportPlayback`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestReportplaybackPostHandler"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rest/reportPlayback.view": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Subsonic `reportPlayback`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestReportplaybackViewGetHandler"];
+        put?: never;
+        /**
+         * Subsonic `reportPlayback`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestReportplaybackViewPostHandler"];
         delete?: never;
         options?: never;
         head?: never;
@@ -289,11 +1157,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Scrobble */
-        get: operations["RestScrobbleGetScrobble"];
+        /**
+         * Subsonic `scrobble`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestScrobbleGetHandler"];
         put?: never;
-        /** Scrobble */
-        post: operations["RestScrobblePostScrobble"];
+        /**
+         * Subsonic `scrobble`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestScrobblePostHandler"];
         delete?: never;
         options?: never;
         head?: never;
@@ -307,11 +1181,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Scrobble */
-        get: operations["RestScrobbleViewGetScrobble"];
+        /**
+         * Subsonic `scrobble`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        get: operations["RestScrobbleViewGetHandler"];
         put?: never;
-        /** Scrobble */
-        post: operations["RestScrobbleViewPostScrobble"];
+        /**
+         * Subsonic `scrobble`
+         * @description Subsonic envelope (`f=xml|json|jsonp`); auth by `u`+`t`+`s`, `u`+`p` or `apiKey`.
+         */
+        post: operations["RestScrobbleViewPostHandler"];
         delete?: never;
         options?: never;
         head?: never;
@@ -342,12 +1222,147 @@ export interface components {
         Count: {
             count: number;
         };
+        /** CountAnswer */
+        CountAnswer: {
+            payload: components["schemas"]["CountPayload"];
+        };
+        /** CountPayload */
+        CountPayload: {
+            count: number;
+        };
+        /** Detail */
+        Detail: {
+            artist: string | null;
+            first_listen: string | null;
+            id: string;
+            last_listen: string | null;
+            listening_secs: number;
+            listens: number;
+            name: string;
+            timeline: components["schemas"]["Point"][];
+            top_albums: components["schemas"]["Ranked"][];
+            top_artists: components["schemas"]["Ranked"][];
+            top_tracks: components["schemas"]["Ranked"][];
+        };
+        /** Discoveries */
+        Discoveries: {
+            items: components["schemas"]["Discovery"][];
+            window: components["schemas"]["WindowOut"];
+        };
+        /** Discovery */
+        Discovery: {
+            artist: string | null;
+            /** Format: date-time */
+            first_listen: string;
+            id: string;
+            listens: number;
+            name: string;
+        };
+        /** ExportReport */
+        ExportReport: {
+            error?: string | null;
+            job_id: string;
+            seen: number;
+            skipped: number;
+            skipped_listens: {
+                [key: string]: unknown;
+            }[];
+            skipped_reasons: {
+                [key: string]: number;
+            };
+            status: string;
+            submitted: number;
+            /** @default  */
+            url: string;
+        };
+        /** GenreTopArtist */
+        GenreTopArtist: {
+            artist: string;
+            artist_id: string;
+            genre: string;
+            listens: number;
+        };
         /** Health */
         Health: {
             checks?: {
                 [key: string]: string;
             };
             status: string;
+        };
+        /** HeatCell */
+        HeatCell: {
+            hour: number;
+            listens: number;
+            weekday: number;
+        };
+        /** Heatmap */
+        Heatmap: {
+            cells: components["schemas"]["HeatCell"][];
+            window: components["schemas"]["WindowOut"];
+        };
+        /** Hype */
+        Hype: {
+            items: components["schemas"]["HypeItem"][];
+            window: components["schemas"]["WindowOut"];
+        };
+        /** HypeItem */
+        HypeItem: {
+            artist: string | null;
+            change: number;
+            id: string;
+            listens: number;
+            name: string;
+            previous_listens: number;
+        };
+        /** IssuedTokenOut */
+        IssuedTokenOut: {
+            prefix: string;
+            token: string;
+            user: string;
+        };
+        /** JobOut */
+        JobOut: {
+            /** Format: date-time */
+            created_at: string;
+            error: string | null;
+            job_id: string;
+            kind: string;
+            progress: {
+                [key: string]: unknown;
+            };
+            status: string;
+            /** Format: date-time */
+            updated_at: string;
+            user: string | null;
+        };
+        /** JobStarted */
+        JobStarted: {
+            job_id: string;
+            kind: string;
+            status: string;
+            url: string;
+        };
+        /** Kpis */
+        Kpis: {
+            current: components["schemas"]["KpiValues"];
+            previous: components["schemas"]["KpiValues"] | null;
+            window: components["schemas"]["WindowOut"];
+        };
+        /** KpiValues */
+        KpiValues: {
+            active_days: number;
+            albums: number;
+            artists: number;
+            avg_listens_per_day: number;
+            genres: number;
+            listening_secs: number;
+            listens: number;
+            tracks: number;
+        };
+        /** LatestImport */
+        LatestImport: {
+            latest_import: number;
+            musicbrainz_id: string;
         };
         /** ListenOut */
         ListenOut: {
@@ -377,12 +1392,133 @@ export interface components {
             items: components["schemas"]["ListenOut"][];
             next_cursor: string | null;
         };
+        /** ListensAnswer */
+        ListensAnswer: {
+            payload: components["schemas"]["ListensPayload"];
+        };
+        /** ListensPayload */
+        ListensPayload: {
+            count: number;
+            latest_listen_ts: number;
+            listens: {
+                [key: string]: unknown;
+            }[];
+            oldest_listen_ts: number;
+            user_id: string;
+        };
+        /** PasswordChanged */
+        PasswordChanged: {
+            /** @default true */
+            password_set: boolean;
+            user: string;
+        };
+        /** PlayingNowAnswer */
+        PlayingNowAnswer: {
+            payload: components["schemas"]["PlayingNowPayload"];
+        };
+        /** PlayingNowPayload */
+        PlayingNowPayload: {
+            count: number;
+            listens: {
+                [key: string]: unknown;
+            }[];
+            playing_now: boolean;
+            user_id: string;
+        };
+        /** Point */
+        Point: {
+            listening_secs: number;
+            listens: number;
+            /** Format: date */
+            start: string;
+        };
+        /** Ranked */
+        Ranked: {
+            artist: string | null;
+            id: string;
+            listening_secs: number;
+            listens: number;
+            name: string;
+            rank: number;
+        };
+        /** RankedPage */
+        RankedPage: {
+            by: string;
+            items: components["schemas"]["Ranked"][];
+            page: number;
+            page_size: number;
+            total: number;
+            window: components["schemas"]["WindowOut"];
+        };
+        /** Report */
+        Report: {
+            kpis: components["schemas"]["Kpis"];
+            top_albums: components["schemas"]["Ranked"][];
+            top_artists: components["schemas"]["Ranked"][];
+            top_genres: components["schemas"]["Ranked"][];
+            top_tracks: components["schemas"]["Ranked"][];
+            window: components["schemas"]["WindowOut"];
+        };
+        /** Revoked */
+        Revoked: {
+            revoked: number;
+            user: string;
+        };
         /** SeedListenPage */
         SeedListenPage: {
             items: components["schemas"]["ListenOut"][];
             page: number;
             page_size: number;
             total: number;
+        };
+        /** Status */
+        Status: {
+            /** @default ok */
+            status: string;
+        };
+        /** StreakOut */
+        StreakOut: {
+            days: number;
+            /** Format: date */
+            end: string;
+            /** Format: date */
+            start: string;
+        };
+        /** Streaks */
+        Streaks: {
+            current: components["schemas"]["StreakOut"] | null;
+            longest: components["schemas"]["StreakOut"] | null;
+        };
+        /** Timeline */
+        Timeline: {
+            bucket: string;
+            points: components["schemas"]["Point"][];
+            window: components["schemas"]["WindowOut"];
+        };
+        /** TimeOfDay */
+        TimeOfDay: {
+            items: components["schemas"]["TimeOfDayItem"][];
+        };
+        /** TimeOfDayItem */
+        TimeOfDayItem: {
+            artist: string;
+            listens: number;
+            track: string;
+        };
+        /** TokenOut */
+        TokenOut: {
+            /** Format: date-time */
+            created_at: string;
+            label: string;
+            prefix: string;
+            revoked_at?: string | null;
+        };
+        /** TokenValidity */
+        TokenValidity: {
+            code: number;
+            message: string;
+            user_name?: string | null;
+            valid: boolean;
         };
         /** Tombstone */
         Tombstone: {
@@ -391,6 +1527,10 @@ export interface components {
             tombstone_id: string;
             until: string | null;
             user: string | null;
+        };
+        /** TopArtistByGenre */
+        TopArtistByGenre: {
+            items: components["schemas"]["GenreTopArtist"][];
         };
         /** TrackOut */
         TrackOut: {
@@ -406,6 +1546,33 @@ export interface components {
             title: string;
             track_no?: number | null;
         };
+        /** UserOut */
+        UserOut: {
+            /** Format: date-time */
+            created_at: string;
+            has_password: boolean;
+            name: string;
+            tokens: components["schemas"]["TokenOut"][];
+        };
+        /** WindowOut */
+        WindowOut: {
+            label: string;
+            since: string | null;
+            until: string | null;
+        };
+        /** YearInReview */
+        YearInReview: {
+            discoveries: components["schemas"]["Discovery"][];
+            heatmap: components["schemas"]["HeatCell"][];
+            kpis: components["schemas"]["Kpis"];
+            streaks: components["schemas"]["Streaks"];
+            timeline: components["schemas"]["Point"][];
+            top_albums: components["schemas"]["Ranked"][];
+            top_artists: components["schemas"]["Ranked"][];
+            top_genres: components["schemas"]["Ranked"][];
+            top_tracks: components["schemas"]["Ranked"][];
+            year: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -415,6 +1582,504 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "1DeleteListenDeleteListen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Status"];
+                };
+            };
+        };
+    };
+    "1LatestImportGetLatestImportTs": {
+        parameters: {
+            query: {
+                user_name: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LatestImport"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    "1LatestImportPostLatestImport": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Status"];
+                };
+            };
+        };
+    };
+    lb_stats_artists: {
+        parameters: {
+            query?: {
+                /** @description How many (ListenBrainz default 25) */
+                count?: number;
+                offset?: number;
+                /** @description this_week, this_month, this_year, week, month, quarter, half_yearly, year, all_time */
+                range?: string;
+            };
+            header?: never;
+            path: {
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    "1StatsUserDailyActivityDailyActivity": {
+        parameters: {
+            query?: {
+                /** @description this_week, this_month, this_year, week, month, quarter, half_yearly, year, all_time */
+                range?: string;
+            };
+            header?: never;
+            path: {
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    "1StatsUserListeningActivityListeningActivity": {
+        parameters: {
+            query?: {
+                /** @description this_week, this_month, this_year, week, month, quarter, half_yearly, year, all_time */
+                range?: string;
+            };
+            header?: never;
+            path: {
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    lb_stats_recordings: {
+        parameters: {
+            query?: {
+                /** @description How many (ListenBrainz default 25) */
+                count?: number;
+                offset?: number;
+                /** @description this_week, this_month, this_year, week, month, quarter, half_yearly, year, all_time */
+                range?: string;
+            };
+            header?: never;
+            path: {
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    lb_stats_releases: {
+        parameters: {
+            query?: {
+                /** @description How many (ListenBrainz default 25) */
+                count?: number;
+                offset?: number;
+                /** @description this_week, this_month, this_year, week, month, quarter, half_yearly, year, all_time */
+                range?: string;
+            };
+            header?: never;
+            path: {
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    "1SubmitListensSubmitListens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Status"];
+                };
+            };
+        };
+    };
+    "1UserListenCountListenCount": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CountAnswer"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    "1UserListensUserListens": {
+        parameters: {
+            query?: {
+                count?: number;
+                max_ts?: number | null;
+                min_ts?: number | null;
+            };
+            header?: never;
+            path: {
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListensAnswer"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    "1UserPlayingNowPlayingNow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlayingNowAnswer"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    "1ValidateTokenValidateToken": {
+        parameters: {
+            query?: {
+                token?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenValidity"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    "20GetAudioscrobbler": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+        };
+    };
+    "20PostAudioscrobbler": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+        };
+    };
     ApiV1ConfigGetConfig: {
         parameters: {
             query?: never;
@@ -453,6 +2118,181 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ConfigUpdated"];
+                };
+            };
+        };
+    };
+    ApiV1EventsEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    ApiV1ExportListenbrainzExportListenbrainz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportReport"];
+                };
+            };
+        };
+    };
+    ApiV1ImportFileImportFile: {
+        parameters: {
+            query?: {
+                filename?: string | null;
+                format?: string | null;
+                user?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request accepted, processing continues off-line */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1ImportListenbrainzImportListenbrainz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request accepted, processing continues off-line */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+        };
+    };
+    ApiV1JobsListJobs: {
+        parameters: {
+            query?: {
+                kind?: string | null;
+                limit?: number;
+                status?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"][];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1JobsJobIdOneJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
                 };
             };
         };
@@ -676,6 +2516,1036 @@ export interface operations {
             };
         };
     };
+    stats_top_albums: {
+        parameters: {
+            query?: {
+                /** @description Rank by listen count or by listening seconds */
+                by?: "plays" | "time";
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description How many items */
+                limit?: number;
+                page?: number;
+                page_size?: number | null;
+                /** @description Seed calendar period: day|week|month|year|all */
+                period?: string | null;
+                q?: string | null;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                /** @description Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD */
+                value?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RankedPage"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    stats_album_detail: {
+        parameters: {
+            query?: {
+                /** @description Timeline bucket */
+                bucket?: "day" | "week" | "month" | "year";
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description How many items */
+                limit?: number;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+            };
+            header?: never;
+            path: {
+                entity: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    stats_top_artists: {
+        parameters: {
+            query?: {
+                /** @description Rank by listen count or by listening seconds */
+                by?: "plays" | "time";
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description How many items */
+                limit?: number;
+                page?: number;
+                page_size?: number | null;
+                /** @description Seed calendar period: day|week|month|year|all */
+                period?: string | null;
+                q?: string | null;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                /** @description Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD */
+                value?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RankedPage"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    stats_artist_detail: {
+        parameters: {
+            query?: {
+                /** @description Timeline bucket */
+                bucket?: "day" | "week" | "month" | "year";
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description How many items */
+                limit?: number;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+            };
+            header?: never;
+            path: {
+                entity: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1StatsDiscoveriesDiscoveries: {
+        parameters: {
+            query?: {
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                kind?: "artists" | "tracks";
+                /** @description How many items */
+                limit?: number;
+                /** @description Seed calendar period: day|week|month|year|all */
+                period?: string | null;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                /** @description Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD */
+                value?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discoveries"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    stats_top_genres: {
+        parameters: {
+            query?: {
+                /** @description Rank by listen count or by listening seconds */
+                by?: "plays" | "time";
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description How many items */
+                limit?: number;
+                page?: number;
+                page_size?: number | null;
+                /** @description Seed calendar period: day|week|month|year|all */
+                period?: string | null;
+                q?: string | null;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                /** @description Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD */
+                value?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RankedPage"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    stats_genre_detail: {
+        parameters: {
+            query?: {
+                /** @description Timeline bucket */
+                bucket?: "day" | "week" | "month" | "year";
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description How many items */
+                limit?: number;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+            };
+            header?: never;
+            path: {
+                entity: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1StatsHeatmapHeatmap: {
+        parameters: {
+            query?: {
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description Seed calendar period: day|week|month|year|all */
+                period?: string | null;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description IANA zone to count hours in (default UTC) */
+                tz?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                /** @description Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD */
+                value?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Heatmap"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1StatsHypeHype: {
+        parameters: {
+            query?: {
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                kind?: "artists" | "albums" | "tracks";
+                /** @description How many items */
+                limit?: number;
+                /** @description Seed calendar period: day|week|month|year|all */
+                period?: string | null;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                /** @description Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD */
+                value?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Hype"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1StatsKpisKpis: {
+        parameters: {
+            query?: {
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description Seed calendar period: day|week|month|year|all */
+                period?: string | null;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                /** @description Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD */
+                value?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Kpis"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1StatsReportsReport: {
+        parameters: {
+            query?: {
+                /** @description How many items */
+                limit?: number;
+                period?: "week" | "month";
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                /** @description YYYY-Www or YYYY-MM; the current one when absent */
+                value?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Report"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1StatsStreaksStreaks: {
+        parameters: {
+            query?: {
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Streaks"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1StatsTimeOfDayTimeOfDay: {
+        parameters: {
+            query?: {
+                /** @description How many items */
+                limit?: number;
+                period?: "morning" | "afternoon" | "evening" | "night";
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                year?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeOfDay"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1StatsTimelineTimeline: {
+        parameters: {
+            query?: {
+                bucket?: "day" | "week" | "month" | "year";
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description Seed calendar period: day|week|month|year|all */
+                period?: string | null;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                /** @description Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD */
+                value?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Timeline"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1StatsTopArtistByGenreTopArtistByGenre: {
+        parameters: {
+            query?: {
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                year?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TopArtistByGenre"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    stats_top_tracks: {
+        parameters: {
+            query?: {
+                /** @description Rank by listen count or by listening seconds */
+                by?: "plays" | "time";
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description How many items */
+                limit?: number;
+                page?: number;
+                page_size?: number | null;
+                /** @description Seed calendar period: day|week|month|year|all */
+                period?: string | null;
+                q?: string | null;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                /** @description Seed period value: YYYY, YYYY-MM, YYYY-Www or YYYY-MM-DD */
+                value?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RankedPage"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    stats_track_detail: {
+        parameters: {
+            query?: {
+                /** @description Timeline bucket */
+                bucket?: "day" | "week" | "month" | "year";
+                /** @description ISO date/datetime or Unix seconds */
+                from?: string | null;
+                /** @description How many items */
+                limit?: number;
+                /** @description day|week|month|quarter|half_year|year|all_time, rolling, ending now */
+                range?: string | null;
+                /** @description ISO date/datetime or Unix seconds (exclusive) */
+                to?: string | null;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+            };
+            header?: never;
+            path: {
+                entity: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Detail"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1StatsYearInReviewYearInReview: {
+        parameters: {
+            query?: {
+                /** @description How many items */
+                limit?: number;
+                /** @description One user's listens; every user's when absent */
+                user?: string | null;
+                year?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["YearInReview"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1UsersListUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"][];
+                };
+            };
+        };
+    };
+    ApiV1UsersCreateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedTokenOut"];
+                };
+            };
+        };
+    };
+    ApiV1UsersNamePasswordSetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasswordChanged"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1UsersNameTokensIssueToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedTokenOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    ApiV1UsersNameTokensPrefixRevokeTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                prefix: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revoked"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
     HealthzHealthz: {
         parameters: {
             query?: never;
@@ -736,7 +3606,7 @@ export interface operations {
             };
         };
     };
-    RestGetlicenseGetGetLicense: {
+    RestGetlicenseGetHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -756,7 +3626,7 @@ export interface operations {
             };
         };
     };
-    RestGetlicensePostGetLicense: {
+    RestGetlicensePostHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -776,7 +3646,7 @@ export interface operations {
             };
         };
     };
-    RestGetlicenseViewGetGetLicense: {
+    RestGetlicenseViewGetHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -796,7 +3666,7 @@ export interface operations {
             };
         };
     };
-    RestGetlicenseViewPostGetLicense: {
+    RestGetlicenseViewPostHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -816,7 +3686,7 @@ export interface operations {
             };
         };
     };
-    RestGetopensubsonicextensionsGetExtensions: {
+    RestGetnowplayingGetHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -836,7 +3706,7 @@ export interface operations {
             };
         };
     };
-    RestGetopensubsonicextensionsPostExtensions: {
+    RestGetnowplayingPostHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -856,7 +3726,7 @@ export interface operations {
             };
         };
     };
-    RestGetopensubsonicextensionsViewGetExtensions: {
+    RestGetnowplayingViewGetHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -876,7 +3746,7 @@ export interface operations {
             };
         };
     };
-    RestGetopensubsonicextensionsViewPostExtensions: {
+    RestGetnowplayingViewPostHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -896,7 +3766,7 @@ export interface operations {
             };
         };
     };
-    RestPingGetPing: {
+    RestGetopensubsonicextensionsGetHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -916,7 +3786,7 @@ export interface operations {
             };
         };
     };
-    RestPingPostPing: {
+    RestGetopensubsonicextensionsPostHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -936,7 +3806,7 @@ export interface operations {
             };
         };
     };
-    RestPingViewGetPing: {
+    RestGetopensubsonicextensionsViewGetHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -956,7 +3826,7 @@ export interface operations {
             };
         };
     };
-    RestPingViewPostPing: {
+    RestGetopensubsonicextensionsViewPostHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -976,7 +3846,7 @@ export interface operations {
             };
         };
     };
-    RestScrobbleGetScrobble: {
+    RestPingGetHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -996,7 +3866,7 @@ export interface operations {
             };
         };
     };
-    RestScrobblePostScrobble: {
+    RestPingPostHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -1016,7 +3886,7 @@ export interface operations {
             };
         };
     };
-    RestScrobbleViewGetScrobble: {
+    RestPingViewGetHandler: {
         parameters: {
             query?: never;
             header?: never;
@@ -1036,7 +3906,167 @@ export interface operations {
             };
         };
     };
-    RestScrobbleViewPostScrobble: {
+    RestPingViewPostHandler: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+        };
+    };
+    RestReportplaybackGetHandler: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+        };
+    };
+    RestReportplaybackPostHandler: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+        };
+    };
+    RestReportplaybackViewGetHandler: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+        };
+    };
+    RestReportplaybackViewPostHandler: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+        };
+    };
+    RestScrobbleGetHandler: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+        };
+    };
+    RestScrobblePostHandler: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+        };
+    };
+    RestScrobbleViewGetHandler: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+        };
+    };
+    RestScrobbleViewPostHandler: {
         parameters: {
             query?: never;
             header?: never;

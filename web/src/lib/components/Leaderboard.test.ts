@@ -5,8 +5,8 @@ afterEach(cleanup);
 import Leaderboard from './Leaderboard.svelte';
 
 const items = [
-  { rank: 1, id: '11', name: 'Angerfist', listens: 40, listening_secs: 3600 },
-  { rank: 2, id: '22', name: 'Miss K8', listens: 10, listening_secs: 7200 },
+  { rank: 1, id: '11', name: 'Angerfist', artist: null, listens: 40, listening_secs: 3600 },
+  { rank: 2, id: '22', name: 'Miss K8', artist: null, listens: 10, listening_secs: 7200 },
 ];
 
 describe('Leaderboard', () => {
