@@ -117,3 +117,31 @@ async def wait_position(dsn: str, seq: int, name: str = "sql", timeout: float = 
         await asyncio.sleep(0.05)
         pos = await sql_position(dsn, name)
     return pos
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment that points a ``scrobbler`` command at this test's stream and database."""
+    import os
+
+    return {
+        **os.environ,
+        "SCROBBLER_NATS_URL": settings.nats.url or "",
+        "SCROBBLER_NATS_STREAM": settings.nats.stream,
+        "SCROBBLER_NATS_SUBJECT_PREFIX": settings.nats.subject_prefix,
+        "SCROBBLER_DB_DSN": settings.db.dsn,
+        "SCROBBLER_DUCKDB_PATH": str(settings.db.duckdb_path),
+        "SCROBBLER_DATA_DIR": str(settings.data_dir),
+        "SCROBBLER_LOG_LEVEL": "WARNING",
+    }
+
+
+async def run_cli(settings: Settings, *args: str, timeout: float = 120.0) -> tuple[int, str, str]:
+    """Run ``python -m scrobbler.cli ARGS`` against this test's services; (code, stdout, stderr)."""
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "scrobbler.cli", *args, env=cli_env(settings),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, out.decode(), err.decode()
