@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import httpx
 import structlog
 
 from ingest.enrichment.musicbrainz import MusicBrainzClient
@@ -103,7 +104,12 @@ class Enricher:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < 1000:
                 batch.append(self._queue.get_nowait())
-            await self._enrich(batch)
+            try:
+                await self._enrich(batch)
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning(
+                    "enrichment batch failed, listens left without genres", error=str(exc), listens=len(batch)
+                )
             if self._queue.empty():
                 self._idle.set()
 
