@@ -59,8 +59,11 @@ async def test_pylast_mobile_session_batch_scrobble_and_now_playing(stack: Stack
     await asyncio.to_thread(net.scrobble_many, tracks[:3])  # a retried batch is answered as accepted
     assert await stack.wait_count(60, user="fm") == 60
     got = (await stack.client.get("/api/v1/listens/recent", params={"user": "fm", "limit": 1})).json()[0]
-    assert got["track"]["title"] == "Song 59" and got["artists"][0]["name"] == "Artist 59"
-    assert got["source"] == "lastfm" and got["track"]["album"] == "LP" and got["track"]["track_no"] == 60
+    assert got["track"]["title"] == "Song 59"
+    assert got["artists"][0]["name"] == "Artist 59"
+    assert got["source"] == "lastfm"
+    assert got["track"]["album"] == "LP"
+    assert got["track"]["track_no"] == 60
     await asyncio.to_thread(net.update_now_playing, "Live Artist", "Live Song", album="Live", duration=300)
     now = (await stack.client.get("/1/user/fm/playing-now")).json()["payload"]["listens"][0]["track_metadata"]
     assert (now["artist_name"], now["track_name"], now["release_name"]) == (

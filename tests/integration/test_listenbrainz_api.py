@@ -45,13 +45,15 @@ async def test_liblistenbrainz_single_multiple_playing_now_and_reads(stack: Stac
 
     await asyncio.to_thread(client.submit_playing_now, listen(None, title="Now", artist="Live"))
     now = await asyncio.to_thread(client.get_playing_now, "lbuser")
-    assert now is not None and (now.track_name, now.artist_name) == ("Now", "Live")
+    assert now is not None
+    assert (now.track_name, now.artist_name) == ("Now", "Live")
 
     got = await asyncio.to_thread(client.get_listens, "lbuser")
     assert [x.listened_at for x in got] == [1_700_000_104 - i for i in range(5)] + [1_700_000_000]
     first = got[-1]
     assert (first.track_name, first.artist_name, first.release_name) == ("Song", "Artist", "Album")
-    assert first.additional_info["custom"] == "kept" and first.tags == ["rock"]
+    assert first.additional_info["custom"] == "kept"
+    assert first.tags == ["rock"]
     assert first.recording_msid
     paged = await asyncio.to_thread(client.get_listens, "lbuser", max_ts=1_700_000_103, count=2)
     assert [x.listened_at for x in paged] == [1_700_000_102, 1_700_000_101]
@@ -70,16 +72,20 @@ async def test_bad_token_is_401_and_validate_token_semantics(stack: Stack) -> No
         await asyncio.to_thread(client.submit_single_listen, listen(1_700_000_000))
     assert err.value.status_code == 401
     r = await stack.client.get("/1/validate-token", headers={"Authorization": "Token nope"})
-    assert r.status_code == 200 and r.json() == {"code": 200, "message": "Token invalid.", "valid": False}
+    assert r.status_code == 200
+    assert r.json() == {"code": 200, "message": "Token invalid.", "valid": False}
     r = await stack.client.get("/1/validate-token")
-    assert r.status_code == 400 and r.json()["code"] == 400
+    assert r.status_code == 400
+    assert r.json()["code"] == 400
     token = await add_user(stack, "val")
     r = await stack.client.get("/1/validate-token", params={"token": token})
     assert r.json() == {"code": 200, "message": "Token valid.", "valid": True, "user_name": "val"}
     for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset-In", "X-RateLimit-Reset"):
         assert name in r.headers
     r = await stack.client.post("/1/submit-listens", content=b"{}")
-    assert r.status_code == 401 and r.json()["code"] == 401 and "X-RateLimit-Remaining" in r.headers
+    assert r.status_code == 401
+    assert r.json()["code"] == 401
+    assert "X-RateLimit-Remaining" in r.headers
 
 
 def _body(listens: list[dict[str, Any]], listen_type: str = "import") -> dict[str, Any]:
@@ -116,7 +122,8 @@ async def test_submit_errors_are_400_in_listenbrainz_shape(
     token = await add_user(stack, "errs")
     r = await stack.client.post("/1/submit-listens", json=body, headers={"Authorization": f"Token {token}"})
     assert r.status_code == 400, r.text
-    assert set(r.json()) == {"code", "error"} and r.json()["code"] == 400
+    assert set(r.json()) == {"code", "error"}
+    assert r.json()["code"] == 400
     assert expected in r.json()["error"]
     assert await stack.count(user="errs") == 0
 
@@ -128,12 +135,15 @@ async def test_no_content_type_empty_mbids_dropped_and_latest_import(stack: Stac
 
     body = msgspec.json.encode(_body([_lb(additional_info={"recording_mbid": "", "artist_mbids": [""]})]))
     r = await stack.client.post("/1/submit-listens", content=body, headers=auth)  # no Content-Type
-    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
     assert await stack.wait_count(1, user="raw") == 1
     got = (await stack.client.get("/1/user/raw/listens")).json()["payload"]
-    assert got["count"] == 1 and got["latest_listen_ts"] == 1_700_000_000
+    assert got["count"] == 1
+    assert got["latest_listen_ts"] == 1_700_000_000
     info = got["listens"][0]["track_metadata"]["additional_info"]
-    assert "recording_mbid" not in info and info["artist_mbids"] == []
+    assert "recording_mbid" not in info
+    assert info["artist_mbids"] == []
     assert (await stack.client.get("/1/latest-import", params={"user_name": "raw"})).json() == {
         "musicbrainz_id": "raw",
         "latest_import": 0,

@@ -82,13 +82,16 @@ async def test_auth_modes_and_error_codes(stack: Stack) -> None:
         "apiKeyAuthentication",
         "playbackReport",
     }
-    assert ext["openSubsonic"] is True and ext["version"] == "1.16.1"
+    assert ext["openSubsonic"] is True
+    assert ext["version"] == "1.16.1"
     xml = await stack.client.get("/rest/ping", params={"u": "auth", "p": "nope"})
-    assert '<error code="40"' in xml.text and 'status="failed"' in xml.text
+    assert '<error code="40"' in xml.text
+    assert 'status="failed"' in xml.text
     jsonp = await stack.client.get(
         "/rest/getLicense", params={"u": "auth", "p": enc, "f": "jsonp", "callback": "cb"}
     )
-    assert jsonp.text.startswith('cb({"subsonic-response":') and '"valid":true' in jsonp.text
+    assert jsonp.text.startswith('cb({"subsonic-response":')
+    assert '"valid":true' in jsonp.text
     assert await stack.count(user="auth") == 0
 
 
@@ -96,7 +99,7 @@ async def test_several_ids_in_one_call_and_seed_title_rule(stack: Stack) -> None
     token = await add_user(stack, "multi", password="pw")
     r = await stack.client.post(
         "/rest/scrobble",
-        content="apiKey={}&f=json&id=a&id=b&time=1700000000000&time=1700000300000".format(token),
+        content=f"apiKey={token}&f=json&id=a&id=b&time=1700000000000&time=1700000300000",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert r.json()["subsonic-response"]["status"] == "ok"
@@ -123,7 +126,8 @@ async def test_report_playback_sets_and_clears_now_playing(stack: Stack) -> None
     entries = (await rest(stack, "getNowPlaying", apiKey=token))["nowPlaying"]["entry"]
     assert [(e["username"], e["id"]) for e in entries] == [("rp", "m1")]
     lb = (await stack.client.get("/1/user/rp/playing-now")).json()["payload"]
-    assert lb["count"] == 1 and lb["listens"][0]["track_metadata"]["track_name"] == "m1"
+    assert lb["count"] == 1
+    assert lb["listens"][0]["track_metadata"]["track_name"] == "m1"
     await rest(stack, "reportPlayback", apiKey=token, mediaId="m1", state="stopped", positionMs="1000")
     assert (await rest(stack, "getNowPlaying", apiKey=token))["nowPlaying"]["entry"] == []
     bad = await rest(stack, "reportPlayback", apiKey=token, mediaId="m1", state="dancing")
