@@ -25,7 +25,8 @@ async function check(name, fn) {
   } catch (e) {
     failed++;
     results.push({ name, ok: false, error: String(e?.message ?? e) });
-    console.log(`FAIL ${name}: ${e?.stack ?? e}`);
+    const main = await page.textContent('main').catch(() => '');
+    console.log(`FAIL ${name}: ${e?.stack ?? e}\n  at ${page.url()}\n  main: ${(main ?? '').replace(/\s+/g, ' ').slice(0, 400)}`);
   }
 }
 function assertEq(actual, wanted, what) {
@@ -170,7 +171,7 @@ await check('search filters the artists list', async () => {
 
 await check('artist detail shows its listens and first/last listen', async () => {
   await open(`/artists?range=all_time`);
-  if (!has('/api/v1/stats/artists/{id}') || !has('/api/v1/stats/artists')) return saysMissing();
+  if (!has('/api/v1/stats/artists/{entity}') || !has('/api/v1/stats/artists')) return saysMissing();
   await page.click('[data-testid="entity-table"] tbody tr:first-child a');
   await page.waitForSelector('[data-testid="entity-name"]', { timeout: 10_000 });
   assertEq((await page.textContent('[data-testid="entity-name"]'))?.trim(), expect.top.artists.name, 'artist name');

@@ -1,4 +1,5 @@
 /** Data loading with loading/error states that re-runs when what it reads (URL, live ticks) changes. */
+import { untrack } from 'svelte';
 import { live } from './live.svelte';
 
 export class Query<T> {
@@ -15,7 +16,8 @@ export class Query<T> {
     $effect(() => {
       if (opts.live) void live.tick; // refetch after each batch of new listens
       const promise = this.fn(); // reactive reads happen synchronously in here
-      void this.settle(promise);
+      // Only what fn reads is a dependency: not the state settle() itself reads and writes.
+      untrack(() => void this.settle(promise));
     });
   }
 
