@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from sqlalchemy import and_, delete, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -29,6 +32,12 @@ from projector.tables import (
 from schemas.events import Event
 
 __all__ = ["SqlSink"]
+
+log = structlog.get_logger(__name__)
+
+_RETRYABLE = {1213, 1205}
+"""MariaDB deadlock victim, lock wait timeout: the transaction was rolled back, safe to retry."""
+_ATTEMPTS = 8
 
 _CHUNK = 2000
 """Rows per INSERT statement (well under SQLite's and MariaDB's placeholder limits)."""
@@ -96,7 +105,24 @@ class SqlSink:
             return await checkpoint.load(conn, self.name)
 
     async def apply(self, batch: Sequence[tuple[int, Event]]) -> int:
-        """Apply the events not yet applied, commit them with the new position; return how many."""
+        """Apply the events not yet applied, commit them with the new position; return how many.
+
+        Partitioned projectors insert the same catalogue rows concurrently; InnoDB may pick one of
+        them as a deadlock victim and roll its transaction back whole, so that one is retried.
+        """
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return await self._apply_once(batch)
+            except OperationalError as exc:
+                code = getattr(exc.orig, "args", (None,))[0]
+                if code not in _RETRYABLE or attempt == _ATTEMPTS:
+                    raise
+                log.warning("transaction rolled back by the database, retrying", sink=self.name,
+                            code=code, attempt=attempt)
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    async def _apply_once(self, batch: Sequence[tuple[int, Event]]) -> int:
         if not batch:
             return 0
         async with self.engine.begin() as conn:
