@@ -40,8 +40,17 @@ def query_extra_routes() -> list[Any]:
 def cli_commands() -> list[click.Command]:
     """Operator commands added to ``scrobbler``."""
     from scrobbler.backup import backup_command, restore_command
+    from scrobbler.import_cli import export_group, import_group
     from scrobbler.replay import replay_command
     from scrobbler.status import status_command
     from scrobbler.users_cli import user_group
 
-    return [replay_command, status_command, backup_command, restore_command, user_group]
+    return [
+        replay_command,
+        status_command,
+        backup_command,
+        restore_command,
+        user_group,
+        import_group,
+        export_group,
+    ]
