@@ -34,6 +34,10 @@ run: setup web
 	$(VENV)/bin/scrobbler run
 
 test: setup web
+ifeq ($(HAVE_NODE),yes)
+	@if [ -f web/package.json ]; then cd web && npm run check && npm test; fi
+endif
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; } || echo "chromium not installed: the web e2e test will skip"
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-unit: setup

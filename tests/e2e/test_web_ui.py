@@ -139,12 +139,19 @@ async def _wait_stats(stack: Any, total: int, timeout: float = 20.0) -> None:
     raise AssertionError("the stats cube did not catch up with the seeded listens")
 
 
-async def test_web_ui_end_to_end(tmp_path: Path, nats_server: EmbeddedNats) -> None:
+def _preflight() -> str:
+    """Chromium, Node and a built UI, or a skip (a failure under SCROBBLER_TEST_REQUIRE_SERVICES=1)."""
     _need(CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium")
     node = shutil.which("node")
     _need(node is not None, "node is missing")
-    _need((WEB / "node_modules" / "playwright-core").is_dir(), "web/node_modules is missing: cd web && npm ci")
+    playwright = WEB / "node_modules" / "playwright-core"
+    _need(playwright.is_dir(), "web/node_modules is missing: cd web && npm ci")
     _ensure_build()
+    return str(node)
+
+
+async def test_web_ui_end_to_end(tmp_path: Path, nats_server: EmbeddedNats) -> None:
+    node = _preflight()
 
     settings = make_settings(tmp_path, nats_server.url)
     extensions, extra_routes = _extensions(settings)
@@ -161,11 +168,16 @@ async def test_web_ui_end_to_end(tmp_path: Path, nats_server: EmbeddedNats) -> N
         expect_file.write_text(json.dumps(expect))
         shots = Path(os.environ.get("SCROBBLER_TEST_SCREENSHOTS", ROOT / "docs" / "screenshots"))
         proc = await asyncio.create_subprocess_exec(
-            node,  # type: ignore[arg-type]
+            node,
             str(WEB / "e2e" / "run.mjs"),
             cwd=WEB,
-            env={**os.environ, "BASE_URL": stack.base_url, "EXPECT": str(expect_file), "SHOTS": str(shots),
-                 "CHROMIUM": str(CHROMIUM)},
+            env={
+                **os.environ,
+                "BASE_URL": stack.base_url,
+                "EXPECT": str(expect_file),
+                "SHOTS": str(shots),
+                "CHROMIUM": str(CHROMIUM),
+            },
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )

@@ -236,6 +236,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream size, each consumer's lag and each read model's position
+         * @description What `scrobbler status --json` prints: the stream's messages, bytes and first/last sequence, each durable consumer's lag (events not yet delivered), unacknowledged events and last activity, and each read model's position (SQL projections and this replica's stats cube).
+         */
+        get: operations["ApiV1AdminStatusAdminStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/config": {
         parameters: {
             query?: never;
@@ -1218,6 +1238,16 @@ export interface components {
         ConfigUpdated: {
             updated: string[];
         };
+        /** ConsumerStatus */
+        ConsumerStatus: {
+            ack_floor_seq: number;
+            ack_pending: number;
+            delivered_seq: number;
+            lag: number;
+            last_active: string | null;
+            name: string;
+            paused: boolean;
+        };
         /** Count */
         Count: {
             count: number;
@@ -1313,6 +1343,11 @@ export interface components {
             listens: number;
             name: string;
             previous_listens: number;
+        };
+        /** Status */
+        ingest_listenbrainz_routes_Status: {
+            /** @default ok */
+            status: string;
         };
         /** IssuedTokenOut */
         IssuedTokenOut: {
@@ -1450,6 +1485,14 @@ export interface components {
             total: number;
             window: components["schemas"]["WindowOut"];
         };
+        /** ReadModelStatus */
+        ReadModelStatus: {
+            behind: number;
+            kind: string;
+            name: string;
+            position: number;
+            updated_at?: string | null;
+        };
         /** Report */
         Report: {
             kpis: components["schemas"]["Kpis"];
@@ -1464,17 +1507,20 @@ export interface components {
             revoked: number;
             user: string;
         };
+        /** Status */
+        scrobbler_status_Status: {
+            consumers: components["schemas"]["ConsumerStatus"][];
+            /** Format: date-time */
+            generated_at: string;
+            read_models: components["schemas"]["ReadModelStatus"][];
+            stream: components["schemas"]["StreamStatus"];
+        };
         /** SeedListenPage */
         SeedListenPage: {
             items: components["schemas"]["ListenOut"][];
             page: number;
             page_size: number;
             total: number;
-        };
-        /** Status */
-        Status: {
-            /** @default ok */
-            status: string;
         };
         /** StreakOut */
         StreakOut: {
@@ -1488,6 +1534,14 @@ export interface components {
         Streaks: {
             current: components["schemas"]["StreakOut"] | null;
             longest: components["schemas"]["StreakOut"] | null;
+        };
+        /** StreamStatus */
+        StreamStatus: {
+            bytes: number;
+            first_seq: number;
+            last_seq: number;
+            messages: number;
+            name: string;
         };
         /** Timeline */
         Timeline: {
@@ -1597,7 +1651,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Status"];
+                    "application/json": components["schemas"]["ingest_listenbrainz_routes_Status"];
                 };
             };
         };
@@ -1654,7 +1708,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Status"];
+                    "application/json": components["schemas"]["ingest_listenbrainz_routes_Status"];
                 };
             };
         };
@@ -1883,7 +1937,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Status"];
+                    "application/json": components["schemas"]["ingest_listenbrainz_routes_Status"];
                 };
             };
         };
@@ -2076,6 +2130,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": string;
+                };
+            };
+        };
+    };
+    ApiV1AdminStatusAdminStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["scrobbler_status_Status"];
                 };
             };
         };
