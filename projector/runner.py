@@ -18,6 +18,7 @@ from typing import Protocol
 import msgspec
 import nats.errors
 import structlog
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -64,13 +65,21 @@ class Projection:
     position: int = 0
     failed: str | None = None
     _advanced: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _next_delivery: int = 1
 
     @property
     def durable(self) -> str:
         return self.sink.name
 
-    async def _consumer(self) -> None:
-        """Create the durable consumer, or recreate it when it is ahead of the sink's checkpoint."""
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        """A fresh durable consumer starting right after the sink's checkpoint.
+
+        The checkpoint committed with the rows is the truth, so the consumer is recreated from it
+        on every start and after any gap: deliveries left unacknowledged by a killed process (or
+        lost in flight) must not be skipped by a later AckAll, nor applied out of order.
+        """
+        self.position = await self.sink.position()
+        POSITION.labels(self.durable).set(self.position)
         wanted = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.ALL,
@@ -82,32 +91,24 @@ class Projection:
             filter_subjects=self.filter_subjects if len(self.filter_subjects) > 1 else None,
             filter_subject=self.filter_subjects[0] if len(self.filter_subjects) == 1 else None,
         )
-        try:
-            info = await self.js.consumer_info(self.stream, self.durable)
-        except NotFoundError:
-            await self.js.add_consumer(self.stream, wanted)
-            return
-        ack_floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
-        have = info.config
-        same_filter = sorted(
-            have.filter_subjects or ([have.filter_subject] if have.filter_subject else [])
-        ) == (sorted(self.filter_subjects))
-        if ack_floor > self.position or not same_filter:
-            log.info(
-                "recreating consumer",
-                projection=self.durable,
-                consumer_ack_floor=ack_floor,
-                checkpoint=self.position,
-            )
+        with contextlib.suppress(NotFoundError):
             await self.js.delete_consumer(self.stream, self.durable)
-            await self.js.add_consumer(self.stream, wanted)
+        await self.js.add_consumer(self.stream, wanted)
+        self._next_delivery = 1
+        return await self.js.pull_subscribe_bind(self.durable, self.stream)
+
+    def _in_order(self, msgs: list[Msg]) -> int:
+        """How many of ``msgs`` continue the consumer's delivery sequence without a gap or redelivery."""
+        for i, msg in enumerate(msgs):
+            md = msg.metadata
+            if md.num_delivered != 1 or md.sequence.consumer != self._next_delivery:
+                return i
+            self._next_delivery += 1
+        return len(msgs)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Project until ``stop`` is set; raises :class:`PoisonEvent` on an event it cannot apply."""
-        self.position = await self.sink.position()
-        POSITION.labels(self.durable).set(self.position)
-        await self._consumer()
-        sub = await self.js.pull_subscribe_bind(self.durable, self.stream)
+        sub = await self._subscribe()
         log.info("projection started", projection=self.durable, position=self.position)
         try:
             while not stop.is_set():
@@ -118,13 +119,23 @@ class Projection:
                 except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
                     await asyncio.sleep(0.5)
                     continue
-                if msgs:
-                    await self._apply(msgs)
+                good = self._in_order(msgs)
+                if good:
+                    await self._apply(msgs[:good])
+                if good < len(msgs):
+                    log.warning(
+                        "delivery gap, resubscribing from checkpoint",
+                        projection=self.durable,
+                        position=self.position,
+                    )
+                    with contextlib.suppress(nats.errors.Error, TimeoutError):
+                        await sub.unsubscribe()
+                    sub = await self._subscribe()
         finally:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await sub.unsubscribe()
 
-    async def _apply(self, msgs: list[nats.aio.msg.Msg]) -> None:
+    async def _apply(self, msgs: list[Msg]) -> None:
         started = time.perf_counter()
         batch: list[tuple[int, Event]] = []
         for msg in msgs:

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Response, get
+from litestar.params import FromPath
 from litestar.response import File
 
 from scrobbler.errors import NotFound
 
 __all__ = ["find_web_dist", "web_routes"]
 
+_IMMUTABLE = "public, max-age=31536000, immutable"
 _API_PREFIXES = ("api/", "rest/", "1/", "2.0/", "schema/", "docs")
 
 
@@ -43,9 +45,7 @@ def web_routes(dist: Path | None) -> list[Any]:
     root = dist.resolve()
     index = root / "index.html"
 
-    @get(["/", "/{path:path}"], include_in_schema=False, sync_to_thread=False)
-    def spa(path: str = "") -> File | Response[str]:
-        rel = path.lstrip("/")
+    def serve(rel: str) -> File:
         if rel.startswith(_API_PREFIXES):
             raise NotFound(f"no route {('/' + rel)!r}")
         if rel:
@@ -57,15 +57,18 @@ def web_routes(dist: Path | None) -> list[Any]:
                     candidate,
                     media_type=media_type,
                     content_disposition_type="inline",
-                    headers={
-                        "Cache-Control": "public, max-age=31536000, immutable" if immutable else "no-cache"
-                    },
+                    headers={"Cache-Control": _IMMUTABLE if immutable else "no-cache"},
                 )
         return File(
-            index,
-            media_type="text/html",
-            content_disposition_type="inline",
-            headers={"Cache-Control": "no-cache"},
+            index, media_type="text/html", content_disposition_type="inline", headers={"Cache-Control": "no-cache"}
         )
 
-    return [spa]
+    @get("/", include_in_schema=False, sync_to_thread=False)
+    def home() -> File:
+        return serve("")
+
+    @get("/{path:path}", include_in_schema=False, sync_to_thread=False)
+    def spa(path: FromPath[str]) -> File:
+        return serve(path.lstrip("/"))
+
+    return [home, spa]
