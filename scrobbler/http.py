@@ -11,6 +11,7 @@ import msgspec
 import structlog
 from litestar import Request, Response, get
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -91,9 +92,10 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
+        method = str(scope.get("method", ""))
         rid = ""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -115,12 +117,12 @@ class RequestIdMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or _route_of(scope)
-            REQUESTS.labels(scope["method"], route, str(status_holder[0])).inc()
+            REQUESTS.labels(method, route, str(status_holder[0])).inc()
             LATENCY.labels(route).observe(elapsed)
             if status_holder[0] >= 500:
                 log.warning(
                     "request failed",
-                    method=scope["method"],
+                    method=method,
                     path=scope["path"],
                     status=status_holder[0],
                     ms=round(elapsed * 1000, 1),
