@@ -37,6 +37,14 @@ class RateLimiter:
                 await asyncio.sleep(self._next - now)
             self._next = max(now, self._next) + self.interval_s
 
+    def finished(self) -> None:
+        """A request just got its answer: the next one starts a full interval later.
+
+        Counting from the answer, not the send, keeps arrivals at the server an interval apart
+        even when a request was slow to leave (a new connection, a busy loop).
+        """
+        self._next = max(self._next, time.monotonic() + self.interval_s)
+
 
 def best_tags(entity: dict[str, Any]) -> tuple[str, ...]:
     """The entity's genres (MusicBrainz's curated subset of tags), else its tags; most voted first. Pure."""
@@ -72,9 +80,11 @@ class MusicBrainzClient:
                     headers={"User-Agent": self.user_agent, "Accept": "application/json"},
                 )
             except (httpx.TransportError, httpx.TimeoutException) as exc:
+                self.limiter.finished()
                 log.info("musicbrainz unreachable", error=str(exc), attempt=attempt)
                 await asyncio.sleep(2**attempt)
                 continue
+            self.limiter.finished()
             if response.status_code in (429, 503):
                 await asyncio.sleep(2**attempt)
                 continue
