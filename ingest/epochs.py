@@ -41,12 +41,22 @@ class TombstoneEpochs:
         self._cache[user] = (now, seq)
         return seq
 
+    def _fresh(self, user: str | None, now: float) -> int | None:
+        hit = self._cache.get(user)
+        return hit[1] if hit is not None and now - hit[0] < self.ttl else None
+
     async def epochs(self, js: JetStreamContext, users: set[str]) -> dict[str, int]:
         """The epoch of each user: the newest tombstone's sequence for them or for everyone (0: none)."""
-        everyone, *mine = await asyncio.gather(
-            self._last_seq(js, None), *(self._last_seq(js, u) for u in users)
-        )
-        return {u: max(everyone, seq) for u, seq in zip(users, mine, strict=True)}
+        now = time.monotonic()
+        everyone = self._fresh(None, now)
+        mine = {u: self._fresh(u, now) for u in users}
+        if everyone is None or None in mine.values():  # the hot path above needs no await
+            missing = [u for u, seq in mine.items() if seq is None]
+            everyone, *found = await asyncio.gather(
+                self._last_seq(js, None), *(self._last_seq(js, u) for u in missing)
+            )
+            mine.update(zip(missing, found, strict=True))
+        return {u: max(everyone, seq or 0) for u, seq in mine.items()}
 
     def forget(self, user: str | None) -> None:
         """Drop cached epochs after this process wrote a tombstone."""

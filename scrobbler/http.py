@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,8 +11,8 @@ from typing import Any
 import msgspec
 import structlog
 from litestar import Request, Response, get
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -85,6 +86,15 @@ exception_handlers: dict[Any, Callable[..., Response[Any]]] = {
 }
 
 
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_ID_COUNTER = itertools.count(1)
+
+
+def _next_request_id() -> str:
+    """Unique per process start and request, without a random draw per request (a hot path)."""
+    return f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
+
+
 class RequestIdMiddleware:
     """Binds a request id (the caller's ``X-Request-Id`` or a new one) to every log line and answer."""
 
@@ -101,7 +111,7 @@ class RequestIdMiddleware:
             if name == b"x-request-id":
                 rid = value.decode("latin-1")[:64]
                 break
-        rid = rid or uuid.uuid4().hex
+        rid = rid or _next_request_id()
         started = time.perf_counter()
         status_holder = [500]
 
