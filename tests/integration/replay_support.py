@@ -27,7 +27,10 @@ def listens_for(start: int, n: int, users: int = 7) -> list[ListenRecorded]:
             user=f"user{i % users}",
             listened_at=datetime.fromtimestamp(1_500_000_000 + i * 61, tz=UTC),
             title=f"Track {i % 5000}",
-            artists=[ArtistCredit(name=f"Artist {i % 97}"), ArtistCredit(name=f"Guest {i % 13}", role="featured")],
+            artists=[
+                ArtistCredit(name=f"Artist {i % 97}"),
+                ArtistCredit(name=f"Guest {i % 13}", role="featured"),
+            ],
             received_at=RECEIVED,
             album=f"Album {i % 50}",
             duration_secs=200,
@@ -51,7 +54,9 @@ def scrobbles_for(start: int, n: int, users: int = 7) -> list[dict[str, Any]]:
     ]
 
 
-async def publish_raw(settings: Settings, events: list[Event] | list[bytes], users: list[str] | None = None) -> int:
+async def publish_raw(
+    settings: Settings, events: list[Event] | list[bytes], users: list[str] | None = None
+) -> int:
     """Append events straight to the stream (pipelined); returns the last sequence."""
     nc = await nats.connect(settings.nats.url or "")
     js = nc.jetstream(timeout=10)
@@ -65,7 +70,11 @@ async def publish_raw(settings: Settings, events: list[Event] | list[bytes], use
                 subject, data, msg_id = user_subject(settings.nats.subject_prefix, users[i]), ev, None
             else:
                 user = getattr(ev, "user", None) or "nobody"
-                subject, data, msg_id = user_subject(settings.nats.subject_prefix, user), encode_event(ev), ev.event_id
+                subject, data, msg_id = (
+                    user_subject(settings.nats.subject_prefix, user),
+                    encode_event(ev),
+                    ev.event_id,
+                )
             headers = {"Nats-Msg-Id": msg_id} if msg_id else None
             window.append(await js.publish_async(subject, data, headers=headers))
             if len(window) >= 2000:
@@ -140,8 +149,13 @@ async def run_cli(settings: Settings, *args: str, timeout: float = 120.0) -> tup
     import sys
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "scrobbler.cli", *args, env=cli_env(settings),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "scrobbler.cli",
+        *args,
+        env=cli_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(), err.decode()

@@ -60,7 +60,9 @@ async def db_dsn(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignor
         yield dsn
 
 
-async def test_replay_equals_incremental_projection(tmp_path: Path, nats_server: EmbeddedNats, db_dsn: str) -> None:
+async def test_replay_equals_incremental_projection(
+    tmp_path: Path, nats_server: EmbeddedNats, db_dsn: str
+) -> None:
     settings = make_settings(tmp_path, nats_server.url, db_dsn)
     async with running_stack(settings) as stack:
         expected = await _fill(stack)
@@ -115,12 +117,16 @@ def _replay_process(settings: Settings) -> subprocess.Popen[bytes]:
     }
     return subprocess.Popen(
         [sys.executable, "-m", "scrobbler.cli", "replay", "--sql"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
 @pytest.mark.slow
-async def test_kill_9_during_replay_then_resume(tmp_path: Path, nats_server: EmbeddedNats, db_dsn: str) -> None:
+async def test_kill_9_during_replay_then_resume(
+    tmp_path: Path, nats_server: EmbeddedNats, db_dsn: str
+) -> None:
     settings = make_settings(tmp_path, nats_server.url, db_dsn)
     total = 60_000
     last = await publish_raw(settings, listens_for(0, total))  # type: ignore[arg-type]
