@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from projector.folds.sql_rows import Delete, catalogue_ids, naive_utc
+from projector.folds.sql_rows import catalogue_ids
+from projector.folds.steps import Delete, split_steps
 from schemas.events import (
     ArtistCredit,
     ConfigChanged,
     Event,
     ListenEnriched,
     ListenRecorded,
-    ListensDeleted,
     PasswordSet,
     TokenIssued,
     UserCreated,
@@ -208,24 +208,4 @@ def _apply(w: CubeWrites, seq: int, event: Event) -> None:
 
 def plan(batch: Sequence[tuple[int, Event]]) -> list[CubeStep]:
     """The steps that bring the cube from before the batch to after it, in stream order."""
-    steps: list[CubeStep] = []
-    current = CubeWrites()
-    for seq, event in batch:
-        if isinstance(event, ListensDeleted):
-            if not current.empty():
-                steps.append(current)
-                current = CubeWrites()
-            steps.append(
-                Delete(
-                    before_seq=seq,
-                    user=event.user,
-                    since=naive_utc(event.since) if event.since else None,
-                    until=naive_utc(event.until) if event.until else None,
-                    listen_ids=event.listen_ids,
-                )
-            )
-        else:
-            _apply(current, seq, event)
-    if not current.empty():
-        steps.append(current)
-    return steps
+    return split_steps(batch, CubeWrites, _apply)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from projector.folds.steps import Delete, naive_utc, split_steps
 from schemas.events import (
     ConfigChanged,
     Event,
@@ -35,11 +36,6 @@ __all__ = ["Delete", "Row", "Step", "Writes", "catalogue_ids", "naive_utc", "pla
 
 Row = dict[str, Any]
 _JSON = msgspec.json.Encoder()
-
-
-def naive_utc(value: datetime) -> datetime:
-    """SQL DATETIME columns hold naive UTC."""
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
 @dataclass
@@ -75,17 +71,6 @@ class Writes:
                 self.mbid_updates,
             )
         )
-
-
-@dataclass(frozen=True)
-class Delete:
-    """Delete listens (and their credits and genres) that match and precede ``before_seq``."""
-
-    before_seq: int
-    user: str | None
-    since: datetime | None
-    until: datetime | None
-    listen_ids: tuple[str, ...]
 
 
 Step = Writes | Delete
@@ -219,24 +204,4 @@ def _apply(w: Writes, seq: int, event: Event) -> None:
 
 def plan(batch: Sequence[tuple[int, Event]]) -> list[Step]:
     """The steps that bring the SQL read model from before the batch to after it."""
-    steps: list[Step] = []
-    current = Writes()
-    for seq, event in batch:
-        if isinstance(event, ListensDeleted):
-            if not current.empty():
-                steps.append(current)
-                current = Writes()
-            steps.append(
-                Delete(
-                    before_seq=seq,
-                    user=event.user,
-                    since=naive_utc(event.since) if event.since else None,
-                    until=naive_utc(event.until) if event.until else None,
-                    listen_ids=event.listen_ids,
-                )
-            )
-        else:
-            _apply(current, seq, event)
-    if not current.empty():
-        steps.append(current)
-    return steps
+    return split_steps(batch, Writes, _apply)
