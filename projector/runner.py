@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 import nats.errors
@@ -26,7 +26,7 @@ from prometheus_client import Counter, Gauge
 
 from schemas.events import Event, decode_event
 
-__all__ = ["PoisonEvent", "Projection", "Sink"]
+__all__ = ["PoisonEvent", "Projection", "Sink", "ack_sequences"]
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +43,25 @@ class Sink(Protocol):
     async def position(self) -> int: ...
 
     async def apply(self, batch: Sequence[tuple[int, Event]]) -> int: ...
+
+
+def ack_sequences(reply: str) -> tuple[int, int, int]:
+    """(times delivered, stream sequence, consumer sequence) from a JetStream ack subject.
+
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`` or, with a domain and
+    account hash, ``$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>...``;
+    parsed by hand because nats-py's full metadata (datetimes, dataclasses) costs more than the fold.
+    """
+    tokens = reply.split(".")
+    i = 4 if len(tokens) == 9 else 6
+    return int(tokens[i]), int(tokens[i + 1]), int(tokens[i + 2])
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel a prefetch; messages it may have pulled are redelivered to the next subscription."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, nats.errors.Error, TimeoutError):
+        await task
 
 
 class PoisonEvent(RuntimeError):
@@ -97,49 +116,63 @@ class Projection:
         self._next_delivery = 1
         return await self.js.pull_subscribe_bind(self.durable, self.stream)
 
-    def _in_order(self, msgs: list[Msg]) -> int:
-        """How many of ``msgs`` continue the consumer's delivery sequence without a gap or redelivery."""
-        for i, msg in enumerate(msgs):
-            md = msg.metadata
-            if md.num_delivered != 1 or md.sequence.consumer != self._next_delivery:
-                return i
+    def _in_order(self, msgs: list[Msg]) -> list[tuple[int, Msg]]:
+        """The leading ``msgs`` that continue the consumer's delivery sequence (no gap, no redelivery),
+        each with its stream sequence."""
+        good: list[tuple[int, Msg]] = []
+        for msg in msgs:
+            delivered, stream_seq, consumer_seq = ack_sequences(msg.reply)
+            if delivered != 1 or consumer_seq != self._next_delivery:
+                break
             self._next_delivery += 1
-        return len(msgs)
+            good.append((stream_seq, msg))
+        return good
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        try:
+            return await sub.fetch(self.batch_size, timeout=1.0)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+            await asyncio.sleep(0.5)
+            return []
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Project until ``stop`` is set; raises :class:`PoisonEvent` on an event it cannot apply."""
+        """Project until ``stop`` is set; raises :class:`PoisonEvent` on an event it cannot apply.
+
+        The next batch is fetched while the current one is written, so the stream and the
+        database work at the same time.
+        """
         sub = await self._subscribe()
         log.info("projection started", projection=self.durable, position=self.position)
+        pending = asyncio.create_task(self._fetch(sub))
         try:
             while not stop.is_set():
-                try:
-                    msgs = await sub.fetch(self.batch_size, timeout=1.0)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue
-                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                    await asyncio.sleep(0.5)
-                    continue
+                msgs = await pending
+                pending = asyncio.create_task(self._fetch(sub))
                 good = self._in_order(msgs)
                 if good:
-                    await self._apply(msgs[:good])
-                if good < len(msgs):
+                    await self._apply(good)
+                if len(good) < len(msgs):
                     log.warning(
                         "delivery gap, resubscribing from checkpoint",
                         projection=self.durable,
                         position=self.position,
                     )
+                    await _cancel(pending)
                     with contextlib.suppress(nats.errors.Error, TimeoutError):
                         await sub.unsubscribe()
                     sub = await self._subscribe()
+                    pending = asyncio.create_task(self._fetch(sub))
         finally:
+            await _cancel(pending)
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await sub.unsubscribe()
 
-    async def _apply(self, msgs: list[Msg]) -> None:
+    async def _apply(self, msgs: list[tuple[int, Msg]]) -> None:
         started = time.perf_counter()
         batch: list[tuple[int, Event]] = []
-        for msg in msgs:
-            seq = msg.metadata.sequence.stream
+        for seq, msg in msgs:
             if seq <= self.position:
                 continue
             try:
@@ -159,7 +192,7 @@ class Projection:
             self.position = batch[-1][0]
             POSITION.labels(self.durable).set(self.position)
         with contextlib.suppress(nats.errors.Error, TimeoutError):
-            await msgs[-1].ack()
+            await msgs[-1][1].ack()
         BATCH_SECONDS.labels(self.durable).set(time.perf_counter() - started)
         async with self._advanced:
             self._advanced.notify_all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from projector import checkpoint
-from projector.db import insert_ignore, upsert
+from projector.db import insert_rows_ignoring_duplicates, upsert
 from projector.folds.sql_rows import Delete, Writes, plan
 from projector.tables import (
     albums,
@@ -39,22 +39,44 @@ _RETRYABLE = {1213, 1205}
 """MariaDB deadlock victim, lock wait timeout: the transaction was rolled back, safe to retry."""
 _ATTEMPTS = 8
 
-_CHUNK = 2000
-"""Rows per INSERT statement (well under SQLite's and MariaDB's placeholder limits)."""
+_KNOWN_LIMIT = 200_000
+"""Catalogue ids remembered per table as already stored (bounded: memory stays flat)."""
+
+_insert_ignore = insert_rows_ignoring_duplicates
 
 
-async def _insert_ignore(conn: AsyncConnection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    stmt = insert_ignore(table)
-    for start in range(0, len(rows), _CHUNK):
-        await conn.execute(stmt, list(rows[start : start + _CHUNK]))
+class KnownIds:
+    """Catalogue rows this process saw committed, so a batch does not send them again.
+
+    Only an optimisation: forgetting (a restart, the bound) just re-sends rows the database ignores.
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[str, set[Any]] = {}
+
+    def unknown(self, table: str, rows: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
+        known = self.ids.get(table, set())
+        # Sorted by key: concurrent partitions then lock catalogue rows in one order (fewer deadlocks).
+        return [rows[k] for k in sorted(rows) if k not in known]
+
+    def remember(self, table: str, keys: Sequence[Any]) -> None:
+        known = self.ids.setdefault(table, set())
+        if len(known) + len(keys) > _KNOWN_LIMIT:
+            known.clear()
+        known.update(keys)
 
 
-async def _write(conn: AsyncConnection, w: Writes) -> None:
-    await _insert_ignore(conn, users, list(w.users.values()))
-    await _insert_ignore(conn, artists, list(w.artists.values()))
-    await _insert_ignore(conn, albums, list(w.albums.values()))
-    await _insert_ignore(conn, tracks, list(w.tracks.values()))
-    await _insert_ignore(conn, genres, list(w.genres.values()))
+async def _write(conn: AsyncConnection, w: Writes, known: KnownIds, sent: dict[str, list[Any]]) -> None:
+    for table, rows in (
+        (users, w.users),
+        (artists, w.artists),
+        (albums, w.albums),
+        (tracks, w.tracks),
+        (genres, w.genres),
+    ):
+        fresh = known.unknown(table.name, rows)
+        await _insert_ignore(conn, table, fresh)
+        sent.setdefault(table.name, []).extend(k for k in rows)
     await _insert_ignore(conn, listens, w.listens)
     await _insert_ignore(conn, listen_artists, w.listen_artists)
     await _insert_ignore(conn, listen_genres, w.listen_genres)
@@ -99,6 +121,7 @@ class SqlSink:
 
     engine: AsyncEngine
     name: str
+    known: KnownIds = field(default_factory=KnownIds)
 
     async def position(self) -> int:
         async with self.engine.connect() as conn:
@@ -117,8 +140,12 @@ class SqlSink:
                 code = getattr(exc.orig, "args", (None,))[0]
                 if code not in _RETRYABLE or attempt == _ATTEMPTS:
                     raise
-                log.warning("transaction rolled back by the database, retrying", sink=self.name,
-                            code=code, attempt=attempt)
+                log.warning(
+                    "transaction rolled back by the database, retrying",
+                    sink=self.name,
+                    code=code,
+                    attempt=attempt,
+                )
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
@@ -130,10 +157,13 @@ class SqlSink:
             fresh = [(seq, ev) for seq, ev in batch if seq > done]
             if not fresh:
                 return 0
+            sent: dict[str, list[Any]] = {}
             for step in plan(fresh):
                 if isinstance(step, Delete):
                     await _delete(conn, step)
                 else:
-                    await _write(conn, step)
+                    await _write(conn, step, self.known, sent)
             await checkpoint.save(conn, self.name, fresh[-1][0])
+        for table, keys in sent.items():
+            self.known.remember(table, keys)
         return len(fresh)

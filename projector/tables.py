@@ -35,7 +35,11 @@ __all__ = [
 
 metadata = MetaData()
 
-_MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+_MYSQL: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
 """Case- and accent-sensitive like SQLite, and every character (emoji too) storable."""
 
 users = Table(

@@ -14,7 +14,10 @@ __all__ = ["Delete", "Steps", "naive_utc", "split_steps"]
 
 def naive_utc(value: datetime) -> datetime:
     """SQL DATETIME and DuckDB TIMESTAMP columns hold naive UTC."""
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+    tz = value.tzinfo
+    if tz is UTC:  # the common case (msgspec decodes "Z" as UTC): no conversion needed
+        return value.replace(tzinfo=None)
+    return value.astimezone(UTC).replace(tzinfo=None) if tz is not None else value
 
 
 @dataclass(frozen=True)
