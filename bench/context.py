@@ -42,6 +42,10 @@ class Context:
     workdir: Path
     seed: int
     log: list[str] = field(default_factory=list)
+    rss: dict[str, Any] = field(default_factory=dict)
+    rows: dict[str, Any] = field(default_factory=dict)
+    """Rows measured so far in this run (the memory and peer rows read them)."""
+    """RSS summaries per scenario, for the memory row."""
 
     @functools.cached_property
     def catalogue(self) -> Catalogue:

@@ -1,0 +1,113 @@
+"""cube: the DuckDB cube projection (``query_api.cube``) from 0 to N events, vs raw consume + one bulk insert."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import time
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import msgspec
+import pyarrow as pa
+from nats.aio.msg import Msg
+
+from bench.context import Context
+from bench.row import Row, unavailable
+from bench.servers import RssSampler
+from bench.stream_load import connect, consume, create_stream, publish_events
+from projector.folds.sql_rows import catalogue_ids
+from schemas.events import ListenRecorded, decode_event
+from schemas.subjects import stream_subjects
+
+__all__ = ["available", "run"]
+
+TARGET = "≥ 0.5 of ceiling, ≥ 100,000 events/s"
+
+
+def available() -> bool:
+    return importlib.util.find_spec("query_api.cube.sink") is not None
+
+
+async def _ceiling(js: Any, n: int, path: str) -> float:
+    cols: dict[str, list[Any]] = {k: [] for k in ("listen_id", "user_name", "listened_at", "track_id",
+                                                   "artist_id", "album_id")}
+
+    async def on_batch(msgs: list[Msg]) -> None:
+        for m in msgs:
+            ev = decode_event(m.data)
+            if isinstance(ev, ListenRecorded):
+                track_id, artist_id, album_id = catalogue_ids(ev)
+                cols["listen_id"].append(ev.event_id)
+                cols["user_name"].append(ev.user)
+                cols["listened_at"].append(ev.listened_at.astimezone(UTC).replace(tzinfo=None))
+                cols["track_id"].append(track_id)
+                cols["artist_id"].append(artist_id)
+                cols["album_id"].append(album_id)
+
+    started = time.perf_counter()
+    await consume(js, "SCROBBLES", n, on_batch, durable="cube-ceiling")
+    con = duckdb.connect(path)
+    facts = pa.table(cols)  # noqa: F841  (read by DuckDB's replacement scan below)
+    con.execute("CREATE TABLE listens AS SELECT * FROM facts")
+    con.close()
+    return n / (time.perf_counter() - started)
+
+
+async def _ours(js: Any, n: int, path: str) -> tuple[float, dict[str, Any]]:
+    from projector.runner import Projection
+    from query_api.cube.schema import open_cube
+    from query_api.cube.sink import CubeSink
+
+    con, _ = open_cube(Path(path))
+    sink = CubeSink(con, "cube")
+    projection = Projection(js=js, stream="SCROBBLES", sink=sink, filter_subjects=stream_subjects("scrobbles"))
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(projection.run(stop))
+    with RssSampler({"bench (cube in-process)": os.getpid()}) as rss:
+        while projection.position < n:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+    seconds = time.perf_counter() - started
+    stop.set()
+    await task
+    sink.close()
+    con.close()
+    return n / seconds, rss.summary()
+
+
+def run(ctx: Context) -> Row:
+    if not available():
+        return unavailable("events/s", TARGET, "query_api.cube (the analytics engineer builds it)")
+    n = ctx.n
+    work = ctx.scratch("cube")
+
+    async def main() -> tuple[float, float, dict[str, Any]]:
+        with ctx.nats("cube") as nats:
+            nc, js = await connect(nats.url)
+            try:
+                await create_stream(js, "SCROBBLES", "scrobbles")
+                await publish_events(js, ctx.events, stream="SCROBBLES", stop=n)
+                ceil = await _ceiling(js, n, str(work / "ceiling.duckdb"))
+                ctx.say(f"cube ceiling (raw consume + one bulk insert): {ceil:,.0f} events/s")
+                rate, rss = await _ours(js, n, str(work / "cube.duckdb"))
+            finally:
+                await nc.close()
+        return ceil, rate, rss
+
+    try:
+        ceil, rate, rss = asyncio.run(main())
+    except (ImportError, AttributeError, TypeError, duckdb.Error, msgspec.ValidationError) as exc:
+        return unavailable("events/s", TARGET, f"query_api.cube is not usable yet ({exc!r:.120})")
+    ctx.rss["cube"] = rss
+    ctx.say(f"cube ours (CubeSink projection): {rate:,.0f} events/s")
+    ratio = rate / ceil
+    return Row(figure=round(rate, 1), unit="events/s", ceiling=round(ceil, 1), ratio=round(ratio, 3),
+               target=TARGET, pass_=ratio >= 0.5 and rate >= 100_000,
+               note=f"{n:,} events, in the bench process (the query API's cube projection code)",
+               details={"events": n, "rss": rss})

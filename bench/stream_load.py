@@ -1,0 +1,78 @@
+"""Raw nats-py around the stream: the ceilings of ingest-batch, project and cube, and loading a stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from bench.context import EncodedEvents
+from scrobbler.settings import NatsSettings
+from scrobbler.stream import ensure_stream
+
+__all__ = ["connect", "consume", "create_stream", "publish_events"]
+
+
+async def connect(url: str) -> tuple[NATS, JetStreamContext]:
+    nc = await nats.connect(url, pending_size=256 * 1024 * 1024, max_reconnect_attempts=3)
+    return nc, nc.jetstream(timeout=30)
+
+
+async def create_stream(js: JetStreamContext, name: str, prefix: str) -> None:
+    """The product's stream configuration (file storage, duplicate window) under ``name``/``prefix``."""
+    await ensure_stream(js, NatsSettings(stream=name, subject_prefix=prefix))
+
+
+async def publish_events(
+    js: JetStreamContext, events: EncodedEvents, *, stream: str, prefix: str = "scrobbles",
+    start: int = 0, stop: int | None = None, window: int = 4000,
+) -> float:
+    """``publish_async`` rows ``start:stop`` with ``Nats-Msg-Id``, waiting for every ack; returns seconds."""
+    stop = len(events.payloads) if stop is None else stop
+    rename = prefix != "scrobbles"
+    started = time.perf_counter()
+    pending: list[asyncio.Future[object]] = []
+    for i in range(start, stop):
+        subject = events.subjects[i]
+        if rename:
+            subject = prefix + subject[len("scrobbles"):]
+        pending.append(
+            await js.publish_async(
+                subject, events.payloads[i], wait_stall=30.0,
+                headers={"Nats-Msg-Id": events.ids[i], "Nats-Expected-Stream": stream},
+            )
+        )
+        if len(pending) >= window:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+    return time.perf_counter() - started
+
+
+async def consume(
+    js: JetStreamContext, stream: str, n: int, on_batch: Callable[[list[Msg]], Awaitable[None]],
+    *, durable: str = "bench-ceiling", batch: int = 1000,
+) -> float:
+    """Pull ``n`` messages from the start in batches, hand each batch over, ack it; returns seconds."""
+    await js.add_consumer(stream, ConsumerConfig(
+        durable_name=durable, ack_policy=AckPolicy.ALL, deliver_policy=DeliverPolicy.ALL,
+        max_ack_pending=-1, ack_wait=60,
+    ))
+    sub = await js.pull_subscribe_bind(durable, stream)
+    seen = 0
+    started = time.perf_counter()
+    while seen < n:
+        msgs = await sub.fetch(batch, timeout=10)
+        await on_batch(msgs)
+        await msgs[-1].ack()
+        seen += len(msgs)
+    elapsed = time.perf_counter() - started
+    await sub.unsubscribe()
+    await js.delete_consumer(stream, durable)
+    return elapsed
