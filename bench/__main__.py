@@ -40,7 +40,7 @@ def settings() -> dict[str, str]:
 
     return {
         "HTTP server": f"uvicorn {uvicorn.__version__}, loop uvloop, http httptools, 1 worker, backlog 2048",
-        "JetStream sync_interval": f"{SYNC_INTERVAL} (acknowledged before fsync; fsync every {SYNC_INTERVAL})",
+        "JetStream sync_interval": f"{SYNC_INTERVAL} (acked before fsync, fsync every {SYNC_INTERVAL})",
         "SQL read model": "MariaDB 127.0.0.1:3306 for project; SQLite (WAL) for freshness",
         "load generator": "python -m bench.loadgen: raw HTTP/1.1 keep-alive on uvloop, its own process",
     }
@@ -49,7 +49,9 @@ def settings() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small sizes and short runs (under 2 minutes)")
-    p.add_argument("--size", default=None, help="listens in the data set: 100k, 1m or 10m (default 1m, quick 20k)")
+    p.add_argument(
+        "--size", default=None, help="listens in the data set: 100k, 1m or 10m (default 1m, quick 20k)"
+    )
     p.add_argument("--only", default="", help="comma-separated scenarios, e.g. ingest-single,project")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = p.parse_args(argv)
@@ -63,8 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="scrobbler-bench-"))
     ctx = Context(n=n, quick=args.quick, workdir=workdir, seed=args.seed)
     started = time.monotonic()
-    doc = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "size": n, "quick": args.quick,
-           "machine": report.machine(), "settings": settings()}
+    doc = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "size": n,
+        "quick": args.quick,
+        "machine": report.machine(),
+        "settings": settings(),
+    }
     ctx.say(f"bench: {n:,} listens, scenarios {', '.join(chosen)}, work dir {workdir}")
     rows: dict[str, Row] = {}
     try:
@@ -74,8 +81,15 @@ def main(argv: list[str] | None = None) -> int:
                 rows[name] = SCENARIOS[name](ctx)
             except Exception as exc:  # noqa: BLE001  (one failed scenario still leaves a row and the others run)
                 traceback.print_exc()
-                rows[name] = Row(figure=None, unit="", ceiling=None, ratio=None, target="", pass_=False,
-                                 note=f"failed: {exc!r:.200}")
+                rows[name] = Row(
+                    figure=None,
+                    unit="",
+                    ceiling=None,
+                    ratio=None,
+                    target="",
+                    pass_=False,
+                    note=f"failed: {exc!r:.200}",
+                )
             ctx.rows[name] = rows[name]
             rows[name].details["scenario_seconds"] = round(time.monotonic() - t0, 1)
     finally:
@@ -83,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     ordered = {name: rows[name] for name in ORDER if name in rows}
     doc["total_seconds"] = round(time.monotonic() - started, 1)
     path, table = report.write(doc, ordered)
-    print("\n" + table)  # noqa: T201  (the result table on the terminal)
-    print(f"results: {path} (and bench/results/latest.json), docs/benchmarks.md, docs/bench-latest.png")  # noqa: T201
+    print("\n" + table)
+    print(f"results: {path} (and bench/results/latest.json), docs/benchmarks.md, docs/bench-latest.png")
     return 0
 
 

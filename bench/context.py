@@ -14,7 +14,15 @@ from typing import Any
 
 import msgspec
 
-from bench.generate import Catalogue, ListenColumns, build_catalogue, generate, iter_events, lb_payload, seed_bodies
+from bench.generate import (
+    Catalogue,
+    ListenColumns,
+    build_catalogue,
+    generate,
+    iter_events,
+    lb_payload,
+    seed_bodies,
+)
 from schemas.events import encode_event
 from schemas.subjects import user_subject
 from scrobbler.embedded_nats import EmbeddedNats, start_embedded
@@ -58,7 +66,7 @@ class Context:
     def say(self, message: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {message}"
         self.log.append(line)
-        print(line, flush=True)  # noqa: T201  (the benchmark's progress on the terminal)
+        print(line, flush=True)
 
     @functools.cached_property
     def events(self) -> EncodedEvents:
@@ -87,7 +95,10 @@ class Context:
                 hi = min(stop, lo + batch)
                 body: Any
                 if lb:
-                    body = {"listen_type": "import", "payload": lb_payload(self.catalogue, self.columns, lo, hi)}
+                    body = {
+                        "listen_type": "import",
+                        "payload": lb_payload(self.catalogue, self.columns, lo, hi),
+                    }
                 elif batch == 1:
                     body = next(seed_bodies(self.catalogue, self.columns, lo, hi))
                 else:

@@ -47,19 +47,145 @@ RECEIVED_AT = END
 
 IntArray = npt.NDArray[np.int64]
 
-_WORDS = (
-    "love night light heart fire dream blue black city rain summer road home time star sky gold "
-    "river shadow dance sound wild moon ocean ghost paper glass echo silver storm electric young "
-    "broken lost sweet velvet neon winter morning midnight desert empire garden machine signal "
-    "radio future memory island mirror angel devil thunder crystal sugar honey cherry wolf tiger "
-    "lion bird feather stone iron steel fever poison candy kiss smoke cloud wave tide harbor "
-    "north south east west summer autumn spring orange purple scarlet violet emerald jade ruby"
-).split()
+_WORDS = [
+    "love",
+    "night",
+    "light",
+    "heart",
+    "fire",
+    "dream",
+    "blue",
+    "black",
+    "city",
+    "rain",
+    "summer",
+    "road",
+    "home",
+    "time",
+    "star",
+    "sky",
+    "gold",
+    "river",
+    "shadow",
+    "dance",
+    "sound",
+    "wild",
+    "moon",
+    "ocean",
+    "ghost",
+    "paper",
+    "glass",
+    "echo",
+    "silver",
+    "storm",
+    "electric",
+    "young",
+    "broken",
+    "lost",
+    "sweet",
+    "velvet",
+    "neon",
+    "winter",
+    "morning",
+    "midnight",
+    "desert",
+    "empire",
+    "garden",
+    "machine",
+    "signal",
+    "radio",
+    "future",
+    "memory",
+    "island",
+    "mirror",
+    "angel",
+    "devil",
+    "thunder",
+    "crystal",
+    "sugar",
+    "honey",
+    "cherry",
+    "wolf",
+    "tiger",
+    "lion",
+    "bird",
+    "feather",
+    "stone",
+    "iron",
+    "steel",
+    "fever",
+    "poison",
+    "candy",
+    "kiss",
+    "smoke",
+    "cloud",
+    "wave",
+    "tide",
+    "harbor",
+    "north",
+    "south",
+    "east",
+    "west",
+    "summer",
+    "autumn",
+    "spring",
+    "orange",
+    "purple",
+    "scarlet",
+    "violet",
+    "emerald",
+    "jade",
+    "ruby",
+]
 _GENRES = tuple(
-    "rock,pop,electronic,hip hop,jazz,classical,metal,folk,indie,punk,soul,funk,r&b,techno,house,"
-    "ambient,trance,drum and bass,dubstep,reggae,blues,country,disco,grunge,shoegaze,synthpop,"
-    "post-punk,new wave,hardcore,uptempo hardcore,industrial,trip hop,lo-fi,k-pop,j-pop,afrobeat,"
-    "latin,bossa nova,gospel,opera,soundtrack,experimental,noise,emo,ska,swing".split(",")
+    [
+        "rock",
+        "pop",
+        "electronic",
+        "hip hop",
+        "jazz",
+        "classical",
+        "metal",
+        "folk",
+        "indie",
+        "punk",
+        "soul",
+        "funk",
+        "r&b",
+        "techno",
+        "house",
+        "ambient",
+        "trance",
+        "drum and bass",
+        "dubstep",
+        "reggae",
+        "blues",
+        "country",
+        "disco",
+        "grunge",
+        "shoegaze",
+        "synthpop",
+        "post-punk",
+        "new wave",
+        "hardcore",
+        "uptempo hardcore",
+        "industrial",
+        "trip hop",
+        "lo-fi",
+        "k-pop",
+        "j-pop",
+        "afrobeat",
+        "latin",
+        "bossa nova",
+        "gospel",
+        "opera",
+        "soundtrack",
+        "experimental",
+        "noise",
+        "emo",
+        "ska",
+        "swing",
+    ]
 )
 _ROLES = ("featured", "remixer", "producer", "composer")
 
@@ -123,7 +249,9 @@ def build_catalogue(
     rng = np.random.default_rng([seed, 1])
     artists = _names(rng, n_artists, 1, 3)
     # Track counts: more for popular artists, at least 1, summing to n_tracks.
-    raw = rng.lognormal(mean=0.0, sigma=0.8, size=n_artists) * (1.0 + 20.0 / np.sqrt(np.arange(1, n_artists + 1)))
+    raw = rng.lognormal(mean=0.0, sigma=0.8, size=n_artists) * (
+        1.0 + 20.0 / np.sqrt(np.arange(1, n_artists + 1))
+    )
     counts = np.maximum(1, np.floor(raw / raw.sum() * (n_tracks - n_artists)).astype(np.int64) + 1)
     counts[0] += n_tracks - int(counts.sum())
     first = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
@@ -137,7 +265,9 @@ def build_catalogue(
     genre_w = _zipf_weights(len(_GENRES), 1.0)
     artist_genres = rng.choice(len(_GENRES), size=(n_artists, 2), p=genre_w).astype(np.int64)
     artist_genres[rng.random(n_artists) < 0.4, 1] = -1
-    guest = np.where(rng.random(n_tracks) < 0.2, rng.integers(0, n_artists, size=n_tracks), -1).astype(np.int64)
+    guest = np.where(rng.random(n_tracks) < 0.2, rng.integers(0, n_artists, size=n_tracks), -1).astype(
+        np.int64
+    )
     guest[guest == track_artist] = -1
     return Catalogue(
         artists=artists,
@@ -228,10 +358,16 @@ def _genres(cat: Catalogue, t: int) -> list[str]:
     return [cat.genres[int(g)] for g in cat.artist_genres[int(cat.track_artist[t])] if g >= 0]
 
 
-def seed_bodies(cat: Catalogue, cols: ListenColumns, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+def seed_bodies(
+    cat: Catalogue, cols: ListenColumns, start: int = 0, stop: int | None = None
+) -> Iterator[dict[str, Any]]:
     """Seed JSON scrobbles (``POST /api/v1/scrobble``) of rows ``start:stop``."""
     stop = len(cols) if stop is None else stop
-    users, tss, tracks = cols.user[start:stop].tolist(), cols.ts[start:stop].tolist(), cols.track[start:stop].tolist()
+    users, tss, tracks = (
+        cols.user[start:stop].tolist(),
+        cols.ts[start:stop].tolist(),
+        cols.track[start:stop].tolist(),
+    )
     for u, ts, t in zip(users, tss, tracks, strict=True):
         album = int(cat.track_album[t])
         yield {
@@ -259,7 +395,9 @@ def lb_payload(cat: Catalogue, cols: ListenColumns, start: int, stop: int) -> li
             {
                 "listened_at": body["listened_at"],
                 "track_metadata": {
-                    "artist_name": " feat. ".join(c["name"] for c in credits) if len(credits) > 1 else credits[0]["name"],
+                    "artist_name": " feat. ".join(c["name"] for c in credits)
+                    if len(credits) > 1
+                    else credits[0]["name"],
                     "track_name": body["track"]["title"],
                     "release_name": body["track"]["album"],
                     "additional_info": {
@@ -279,7 +417,11 @@ def iter_events(
 ) -> Iterator[ListenRecorded]:
     """ListenRecorded events of rows ``start:stop``, built by :func:`schemas.listens.new_listen`."""
     stop = len(cols) if stop is None else stop
-    users, tss, tracks = cols.user[start:stop].tolist(), cols.ts[start:stop].tolist(), cols.track[start:stop].tolist()
+    users, tss, tracks = (
+        cols.user[start:stop].tolist(),
+        cols.ts[start:stop].tolist(),
+        cols.track[start:stop].tolist(),
+    )
     for u, ts, t in zip(users, tss, tracks, strict=True):
         album = int(cat.track_album[t])
         yield new_listen(

@@ -36,8 +36,9 @@ def ensure_venv(python: str = "python3") -> Path:
     exe = VENV / "bin" / "maloja"
     if not exe.exists():
         subprocess.run([python, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", f"malojaserver=={MALOJA_VERSION}"],
-                       check=True)
+        subprocess.run(
+            [str(VENV / "bin" / "pip"), "install", "--quiet", f"malojaserver=={MALOJA_VERSION}"], check=True
+        )
     return exe
 
 
@@ -93,8 +94,13 @@ def import_file(data: Path, lb_entries: list[dict[str, Any]]) -> float:
     path = data / "bench_lb-2025-01-01.json"
     path.write_text(json.dumps(lb_entries))
     started = time.perf_counter()
-    subprocess.run([str(ensure_venv()), "import", str(path)], env=env_for(data, 0), check=True,
-                   capture_output=True, timeout=3600)
+    subprocess.run(
+        [str(ensure_venv()), "import", str(path)],
+        env=env_for(data, 0),
+        check=True,
+        capture_output=True,
+        timeout=3600,
+    )
     return time.perf_counter() - started
 
 

@@ -63,7 +63,9 @@ def markdown(doc: dict[str, Any]) -> str:
             f"{_fmt(r['ceiling'], 0)} | {_fmt(r['ratio'], 2)} | {r['target']} | "
             f"{'✅' if r['pass'] else '❌'} | {r['note']} |"
         )
-    loadgen = [(n, r["details"]["ours"]) for n, r in doc["scenarios"].items() if "ours" in r.get("details", {})]
+    loadgen = [
+        (n, r["details"]["ours"]) for n, r in doc["scenarios"].items() if "ours" in r.get("details", {})
+    ]
     if loadgen:
         lines += ["", "Load generator (a separate process on the same cores):", ""]
         lines += [
@@ -100,7 +102,9 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     b.set_yscale("log")
     b.set_title("Request latency percentiles")
     b.legend()
-    fig.suptitle(f"make bench, {doc['size']:,} listens, {doc['machine']['cores']} cores — {doc['started_at']}")
+    fig.suptitle(
+        f"make bench, {doc['size']:,} listens, {doc['machine']['cores']} cores — {doc['started_at']}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -121,5 +125,7 @@ def write(doc: dict[str, Any], rows: dict[str, Row]) -> tuple[Path, str]:
     plot(doc, png)
     page = DOCS / "benchmarks.md"
     intro = page.read_text().split("<!-- results -->")[0] if page.exists() else "# Benchmarks\n\n"
-    page.write_text(intro.rstrip() + "\n\n<!-- results -->\n\n" + table + f"\n![throughput and latency]({png.name})\n")
+    page.write_text(
+        intro.rstrip() + "\n\n<!-- results -->\n\n" + table + f"\n![throughput and latency]({png.name})\n"
+    )
     return path, table

@@ -23,5 +23,12 @@ class Row(msgspec.Struct, kw_only=True):
 
 def unavailable(unit: str, target: str, what: str) -> Row:
     """The row of a scenario whose feature is not in the tree yet."""
-    return Row(figure=None, unit=unit, ceiling=None, ratio=None, target=target, pass_=False,
-               note=f"not available yet: {what}")
+    return Row(
+        figure=None,
+        unit=unit,
+        ceiling=None,
+        ratio=None,
+        target=target,
+        pass_=False,
+        note=f"not available yet: {what}",
+    )

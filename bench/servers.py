@@ -25,8 +25,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def scrobbler_env(data_dir: Path, nats_url: str, *, port: int = 0, stream: str = "SCROBBLES",
-                  dsn: str | None = None) -> dict[str, str]:
+def scrobbler_env(
+    data_dir: Path, nats_url: str, *, port: int = 0, stream: str = "SCROBBLES", dsn: str | None = None
+) -> dict[str, str]:
     """The environment of a ``scrobbler`` process of the benchmark (quiet logs, loopback only)."""
     env = {
         **os.environ,
@@ -68,8 +69,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
 
 
 @contextlib.contextmanager
-def spawn(args: list[str], env: dict[str, str], log: Path, *, port: int = 0,
-          ready: str | None = None) -> Iterator[Server]:
+def spawn(
+    args: list[str], env: dict[str, str], log: Path, *, port: int = 0, ready: str | None = None
+) -> Iterator[Server]:
     """Run ``args`` as a child (stopped on exit), waiting for ``ready`` (a path) to answer 200."""
     with log.open("ab") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -92,15 +94,40 @@ def scrobbler(*args: str) -> list[str]:
     return [sys.executable, "-m", "scrobbler.cli", *args]
 
 
-def run_loadgen(out: Path, *, port: int, path: str, bodies: Path | None = None, connections: int = 64,
-                duration: float = 10.0, warmup: float = 1.0, rate: float = 0.0, cycle: bool = False,
-                headers: list[str] | None = None, max_requests: int = 0) -> dict[str, float]:
+def run_loadgen(
+    out: Path,
+    *,
+    port: int,
+    path: str,
+    bodies: Path | None = None,
+    connections: int = 64,
+    duration: float = 10.0,
+    warmup: float = 1.0,
+    rate: float = 0.0,
+    cycle: bool = False,
+    headers: list[str] | None = None,
+    max_requests: int = 0,
+) -> dict[str, float]:
     """Run the load generator as its own process and return its result."""
     import msgspec
 
-    args = [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--path", path,
-            "--connections", str(connections), "--duration", str(duration), "--warmup", str(warmup),
-            "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--connections",
+        str(connections),
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+        "--out",
+        str(out),
+    ]
     if bodies is not None:
         args += ["--bodies", str(bodies)]
     if rate:
@@ -134,7 +161,9 @@ class RssSampler:
             while not self._stop.is_set():
                 for name, p in procs.items():
                     with contextlib.suppress(psutil.Error):
-                        self.samples.setdefault(name, []).append((time.monotonic() - started, p.memory_info().rss))
+                        self.samples.setdefault(name, []).append(
+                            (time.monotonic() - started, p.memory_info().rss)
+                        )
                 self._stop.wait(self.interval)
 
         self._thread = threading.Thread(target=loop, daemon=True)

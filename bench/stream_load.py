@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -30,21 +31,29 @@ async def create_stream(js: JetStreamContext, name: str, prefix: str) -> None:
 
 
 async def publish_events(
-    js: JetStreamContext, events: EncodedEvents, *, stream: str, prefix: str = "scrobbles",
-    start: int = 0, stop: int | None = None, window: int = 4000,
+    js: JetStreamContext,
+    events: EncodedEvents,
+    *,
+    stream: str,
+    prefix: str = "scrobbles",
+    start: int = 0,
+    stop: int | None = None,
+    window: int = 4000,
 ) -> float:
     """``publish_async`` rows ``start:stop`` with ``Nats-Msg-Id``, waiting for every ack; returns seconds."""
     stop = len(events.payloads) if stop is None else stop
     rename = prefix != "scrobbles"
     started = time.perf_counter()
-    pending: list[asyncio.Future[object]] = []
+    pending: list[asyncio.Future[Any]] = []
     for i in range(start, stop):
         subject = events.subjects[i]
         if rename:
-            subject = prefix + subject[len("scrobbles"):]
+            subject = prefix + subject[len("scrobbles") :]
         pending.append(
             await js.publish_async(
-                subject, events.payloads[i], wait_stall=30.0,
+                subject,
+                events.payloads[i],
+                wait_stall=30.0,
                 headers={"Nats-Msg-Id": events.ids[i], "Nats-Expected-Stream": stream},
             )
         )
@@ -56,14 +65,25 @@ async def publish_events(
 
 
 async def consume(
-    js: JetStreamContext, stream: str, n: int, on_batch: Callable[[list[Msg]], Awaitable[None]],
-    *, durable: str = "bench-ceiling", batch: int = 1000,
+    js: JetStreamContext,
+    stream: str,
+    n: int,
+    on_batch: Callable[[list[Msg]], Awaitable[None]],
+    *,
+    durable: str = "bench-ceiling",
+    batch: int = 1000,
 ) -> float:
     """Pull ``n`` messages from the start in batches, hand each batch over, ack it; returns seconds."""
-    await js.add_consumer(stream, ConsumerConfig(
-        durable_name=durable, ack_policy=AckPolicy.ALL, deliver_policy=DeliverPolicy.ALL,
-        max_ack_pending=-1, ack_wait=60,
-    ))
+    await js.add_consumer(
+        stream,
+        ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.ALL,
+            deliver_policy=DeliverPolicy.ALL,
+            max_ack_pending=-1,
+            ack_wait=60,
+        ),
+    )
     sub = await js.pull_subscribe_bind(durable, stream)
     seen = 0
     started = time.perf_counter()

@@ -39,6 +39,7 @@ def query_extra_routes() -> list[Any]:
 
 def cli_commands() -> list[click.Command]:
     """Operator commands added to ``scrobbler``."""
+    from bench.cli import generate_command
     from scrobbler.backup import backup_command, restore_command
     from scrobbler.import_cli import export_group, import_group
     from scrobbler.replay import replay_command
@@ -53,4 +54,5 @@ def cli_commands() -> list[click.Command]:
         user_group,
         import_group,
         export_group,
+        generate_command,
     ]

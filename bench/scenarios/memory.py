@@ -25,15 +25,28 @@ def run(ctx: Context) -> Row:
             for name, summary in row.details.get("rss", {}).items():
                 seen[f"{scenario}/{name}"] = summary
     ingest_peak = max((s["peak_mb"] for k, s in seen.items() if k.endswith("/ingest")), default=None)
-    growth = {k: s["growth"] for k, s in seen.items() if k.startswith(("project/", "cube/"))}
+    growth = {k: s["growth"] for k, s in seen.items() if k.startswith(("project/", "cube/", "replay/"))}
     flat = bool(growth) and all(g <= FLAT for k, g in growth.items() if "nats-server" not in k)
     if ingest_peak is None:
-        return Row(figure=None, unit="MB ingest peak", ceiling=None, ratio=None, target=TARGET, pass_=False,
-                   note="no ingest run in this selection", details={"processes": seen})
+        return Row(
+            figure=None,
+            unit="MB ingest peak",
+            ceiling=None,
+            ratio=None,
+            target=TARGET,
+            pass_=False,
+            note="no ingest run in this selection",
+            details={"processes": seen},
+        )
     return Row(
-        figure=round(ingest_peak, 1), unit="MB ingest peak", ceiling=None, ratio=None, target=TARGET,
+        figure=round(ingest_peak, 1),
+        unit="MB ingest peak",
+        ceiling=None,
+        ratio=None,
+        target=TARGET,
         pass_=ingest_peak < 200 and flat,
-        note="projector growth " + ", ".join(f"{k} {g:+.0%}" for k, g in growth.items())
+        note="projector growth "
+        + ", ".join(f"{k} {g:+.0%}" for k, g in growth.items())
         + f" (flat = at most {FLAT:.0%}; nats-server caches are not counted)",
         details={"processes": seen},
     )

@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from bench.generate import END, YEARS, build_catalogue, generate, iter_events, lb_payload, parse_size, seed_bodies
+from bench.generate import (
+    END,
+    YEARS,
+    build_catalogue,
+    generate,
+    iter_events,
+    lb_payload,
+    parse_size,
+    seed_bodies,
+)
 from schemas.events import encode_event
 from schemas.scrobble import ScrobbleIn
 
@@ -66,7 +75,9 @@ def test_multi_artist_credits_with_roles_and_genres(catalogue) -> None:  # type:
     assert {a.role for e in multi for a in e.artists[1:]} <= {"featured", "remixer", "producer", "composer"}
     assert all(e.artists[0].role == "primary" for e in events)
     assert all(1 <= len(e.genres) <= 2 for e in events)
-    assert all(e.listened_at.tzinfo is UTC and e.listened_at < datetime(2025, 1, 2, tzinfo=UTC) for e in events)
+    assert all(
+        e.listened_at.tzinfo is UTC and e.listened_at < datetime(2025, 1, 2, tzinfo=UTC) for e in events
+    )
 
 
 def test_bodies_are_valid_seed_scrobbles_and_lb_payloads(catalogue) -> None:  # type: ignore[no-untyped-def]
@@ -81,6 +92,8 @@ def test_bodies_are_valid_seed_scrobbles_and_lb_payloads(catalogue) -> None:  # 
     assert payload[0]["track_metadata"]["track_name"] == bodies[0]["track"]["title"]
 
 
-@pytest.mark.parametrize(("raw", "n"), [("100k", 100_000), ("1m", 1_000_000), ("10M", 10_000_000), ("2500", 2500)])
+@pytest.mark.parametrize(
+    ("raw", "n"), [("100k", 100_000), ("1m", 1_000_000), ("10M", 10_000_000), ("2500", 2500)]
+)
 def test_sizes(raw: str, n: int) -> None:
     assert parse_size(raw) == n
