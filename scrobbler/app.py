@@ -84,6 +84,8 @@ def create_app(
                     await stack.enter_async_context(ingest_extension(app, query_state))
             for extension in extensions or []:
                 await stack.enter_async_context(extension(app, query_state))
+            # Extensions add readiness checks of their own (the cube: caught up with the stream).
+            checks.update(query_state.extras.get("ready_checks", {}))
             try:
                 yield
             finally:

@@ -25,8 +25,9 @@ def ingest_extensions(settings: Settings) -> list[Any]:
 def query_extensions(settings: Settings) -> list[Any]:
     """Resources the query API opens beside its own (each an async context manager factory)."""
     from query_api.cube import cube_extension
+    from query_api.cube.readiness import cube_readiness
 
-    return [cube_extension(settings)]
+    return [cube_extension(settings), cube_readiness(settings)]
 
 
 def query_extra_routes() -> list[Any]:

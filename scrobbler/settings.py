@@ -41,6 +41,8 @@ class NatsSettings:
     """Subjects are ``<prefix>.u.<bucket>.<user-key>`` for user events and ``<prefix>.g`` for global ones."""
     replicas: int = 1
     """Stream replicas (3 in a 3-node cluster)."""
+    placement_tags: tuple[str, ...] = ()
+    """JetStream placement: the stream's replicas go only to servers that have every one of these tags."""
     duplicate_window_s: float = 48 * 3600.0
     """How long the stream remembers a ``Nats-Msg-Id`` to drop a retried publish."""
     sync_interval: str = "1s"
@@ -128,6 +130,7 @@ class Settings:
                 stream=get("NATS_STREAM", _token, "SCROBBLES"),
                 subject_prefix=get("NATS_SUBJECT_PREFIX", _token, "scrobbles"),
                 replicas=get("NATS_REPLICAS", _int_between(1, 5), 1),
+                placement_tags=get("NATS_PLACEMENT_TAGS", _csv, ()),
                 duplicate_window_s=get("NATS_DUPLICATE_WINDOW", _positive_float, 48 * 3600.0),
                 sync_interval=get("NATS_SYNC", _sync_policy, "1s"),
                 publish_timeout_s=get("NATS_PUBLISH_TIMEOUT", _positive_float, 5.0),

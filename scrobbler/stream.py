@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 
 import nats
 import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.api import DiscardPolicy, Placement, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
 from schemas.subjects import stream_subjects
@@ -22,6 +23,8 @@ log = structlog.get_logger(__name__)
 
 NOW_PLAYING_BUCKET = "now_playing"
 NOW_PLAYING_TTL_S = 600.0
+STREAM_MOVE_IN_PROGRESS = 10124
+"""JetStream error code of an update refused while the stream moves to its new placement."""
 
 
 def stream_config(settings: NatsSettings) -> StreamConfig:
@@ -38,6 +41,7 @@ def stream_config(settings: NatsSettings) -> StreamConfig:
         max_age=0,
         max_msg_size=1 << 20,
         num_replicas=settings.replicas,
+        placement=Placement(tags=list(settings.placement_tags)) if settings.placement_tags else None,
         duplicate_window=settings.duplicate_window_s,
         allow_direct=True,
         deny_delete=True,
@@ -54,14 +58,28 @@ async def ensure_stream(js: JetStreamContext, settings: NatsSettings) -> None:
         log.info("stream created", stream=settings.stream, replicas=settings.replicas)
         return
     have = info.config
+    moved = sorted((have.placement.tags or []) if have.placement else []) != sorted(settings.placement_tags)
+    scaled = (have.num_replicas or 1) != settings.replicas
     if (
         sorted(have.subjects or []) != sorted(wanted.subjects or [])
         or have.duplicate_window != wanted.duplicate_window
-        or (have.num_replicas or 1) != settings.replicas
+        or scaled
         or have.allow_direct != wanted.allow_direct
+        or moved
     ):
-        await js.update_stream(wanted)
-        log.info("stream updated", stream=settings.stream, replicas=settings.replicas)
+        if moved and scaled:
+            # JetStream refuses to move and scale a stream in one update, and scales only once a
+            # move is complete: move now, scale at a later start.
+            wanted = dataclasses.replace(wanted, num_replicas=have.num_replicas)
+            log.warning("stream moving; its replica count changes at a later start", stream=settings.stream)
+        try:
+            await js.update_stream(wanted)
+        except BadRequestError as exc:
+            if exc.err_code != STREAM_MOVE_IN_PROGRESS:
+                raise
+            log.warning("stream move in progress; not updated now", stream=settings.stream)
+            return
+        log.info("stream updated", stream=settings.stream, replicas=wanted.num_replicas)
 
 
 async def ensure_now_playing(js: JetStreamContext, settings: NatsSettings) -> KeyValue:

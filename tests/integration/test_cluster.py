@@ -1,0 +1,284 @@
+"""A 3-node NATS cluster, an R3 stream, ingest and 3 partitioned projectors as separate processes.
+
+One NATS node (the stream's leader) is killed with SIGKILL while a client posts batches, retrying
+on 503 as a real client does. Every acknowledged listen must then be in the stream once and in
+the SQL read model once, per user exactly the acknowledged set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from sqlalchemy import select
+
+from projector.db import create_engine
+from projector.migrate import migrate
+from projector.tables import listens, projection_checkpoint
+from scrobbler.embedded_nats import _set_parent_death_signal
+from scrobbler.settings import NatsSettings, Settings
+from scrobbler.stream import ensure_stream
+from tests.cluster import Cluster, running_cluster
+from tests.conftest import make_settings, mariadb_database
+from tests.integration.replay_support import cli_env, scrobbles_for
+
+pytestmark = pytest.mark.slow
+
+USERS = 30
+BATCH = 50
+
+
+@dataclasses.dataclass
+class Load:
+    """A client posting distinct batches until told to stop, each retried until it is accepted."""
+
+    client: httpx.AsyncClient
+    acked: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    batches: int = 0
+    unavailable: int = 0
+    refused: int = 0
+    last_ack: float = 0.0
+    stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    async def _post_until_accepted(self, batch: list[dict[str, Any]]) -> None:
+        while True:
+            try:
+                r = await self.client.post("/api/v1/scrobble", json=batch)
+            except httpx.TransportError:
+                self.refused += 1
+                await asyncio.sleep(0.1)
+                continue
+            if r.status_code == 202:
+                return
+            assert r.status_code == 503, r.text
+            self.unavailable += 1
+            await asyncio.sleep(0.1)
+
+    async def run(self) -> None:
+        start = 0
+        while not self.stop.is_set():
+            batch = scrobbles_for(start, BATCH, users=USERS)
+            start += BATCH
+            await self._post_until_accepted(batch)
+            self.acked.extend(batch)
+            self.batches += 1
+            self.last_ack = time.monotonic()
+
+    async def wait_batches(self, n: int, timeout: float = 40.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.batches < n:
+            assert time.monotonic() < deadline, f"only {self.batches} batches accepted, wanted {n}"
+            await asyncio.sleep(0.02)
+
+
+def _spawn(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "scrobbler.cli", *args], env=env, preexec_fn=_set_parent_death_signal
+    )
+
+
+async def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            await asyncio.to_thread(p.wait, 15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            await asyncio.to_thread(p.wait)
+
+
+async def _wait_ready(
+    client: httpx.AsyncClient, proc: subprocess.Popen[bytes], timeout: float = 40.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"ingest exited with {proc.returncode}"
+        try:
+            if (await client.get("/readyz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"ingest not ready in {timeout}s")
+
+
+async def _sql_listens(dsn: str) -> dict[str, list[int]]:
+    """Every listen in the read model: user -> sorted epoch seconds."""
+    engine = create_engine(dsn)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(listens.c.user_name, listens.c.listened_at))).all()
+    finally:
+        await engine.dispose()
+    out: dict[str, list[int]] = defaultdict(list)
+    for user, at in rows:
+        out[user].append(int(at.replace(tzinfo=UTC).timestamp()))
+    return {u: sorted(v) for u, v in out.items()}
+
+
+async def _checkpoints(dsn: str) -> dict[str, int]:
+    engine = create_engine(dsn)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(select(projection_checkpoint.c.name, projection_checkpoint.c.stream_seq))
+            ).all()
+    finally:
+        await engine.dispose()
+    return {name: int(seq) for name, seq in rows}
+
+
+async def _stream_info(cluster: Cluster, stream: str) -> Any:
+    """The stream's info, asked through the nodes still alive."""
+    nc = await nats.connect(servers=[n.url for n in cluster.nodes if n.alive], connect_timeout=2)
+    try:
+        return await nc.jetstream(timeout=5).stream_info(stream)
+    finally:
+        await nc.close()
+
+
+def expected_listens(bodies: list[dict[str, Any]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = defaultdict(list)
+    for b in bodies:
+        out[b["user"]].append(int(b["listened_at"]))
+    return {u: sorted(v) for u, v in out.items()}
+
+
+async def _kill_leader_under_load(tmp_path: Path, cluster: Cluster, settings: Settings) -> None:
+    engine = create_engine(settings.db.dsn)
+    await migrate(engine)
+    await engine.dispose()
+    env = {
+        **cli_env(settings),
+        "SCROBBLER_NATS_REPLICAS": "3",
+        "SCROBBLER_NATS_PUBLISH_TIMEOUT": "2",
+        "SCROBBLER_HOST": "127.0.0.1",
+        "SCROBBLER_PORT": str(settings.http.port),
+    }
+    ingest = _spawn(env, "ingest")
+    projectors = [_spawn(env, "projector", "--partition", f"{i}/3") for i in range(3)]
+    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http.port}", timeout=30)
+    load = Load(client)
+    loading: asyncio.Task[None] | None = None
+    try:
+        await _wait_ready(client, ingest)
+        info = await _stream_info(cluster, settings.nats.stream)
+        assert info.config.num_replicas == 3
+        assert len(info.cluster.replicas) == 2
+
+        loading = asyncio.create_task(load.run())
+        await load.wait_batches(20)
+        victim = cluster.node(info.cluster.leader)
+        killed_at = time.monotonic()
+        victim.kill()
+        before = load.batches
+        await load.wait_batches(before + 1)
+        failover = load.last_ack - killed_at
+        await load.wait_batches(before + 40)
+        load.stop.set()
+        await loading
+
+        info = await _stream_info(cluster, settings.nats.stream)
+        assert info.cluster.leader != victim.name
+        # Exactly once in the stream: retried batches were dropped as duplicates by Nats-Msg-Id.
+        assert info.state.messages == len(load.acked)
+        want = expected_listens(load.acked)
+        deadline = time.monotonic() + 40
+        have = await _sql_listens(settings.db.dsn)
+        while have != want and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            have = await _sql_listens(settings.db.dsn)
+        assert {u: len(v) for u, v in have.items()} == {u: len(v) for u, v in want.items()}
+        assert have == want
+        assert all(p.poll() is None for p in projectors), "a projector died during the failover"
+        checkpoints = await _checkpoints(settings.db.dsn)
+        assert set(checkpoints) >= {"sql-p0of3", "sql-p1of3", "sql-p2of3"}
+        assert max(checkpoints.values()) == info.state.last_seq
+        print(
+            f"cluster: {len(load.acked)} listens acknowledged in {load.batches} batches, "
+            f"{load.unavailable} answers 503, {load.refused} refused connections, "
+            f"first write accepted {failover:.1f}s after killing the stream leader {victim.name}"
+        )
+    finally:
+        load.stop.set()
+        if loading is not None:
+            loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, AssertionError):
+                await loading
+        await client.aclose()
+        await _stop([ingest, *projectors])
+
+
+@contextlib.asynccontextmanager
+async def _cluster_settings(tmp_path: Path, db: str) -> AsyncIterator[tuple[Cluster, Settings]]:
+    async with running_cluster(tmp_path / "nats") as cluster:
+        if db == "sqlite":
+            settings = make_settings(tmp_path, cluster.url)
+            yield cluster, settings.replace(nats=dataclasses.replace(settings.nats, replicas=3))
+            return
+        async with mariadb_database() as dsn:
+            settings = make_settings(tmp_path, cluster.url, dsn)
+            yield cluster, settings.replace(nats=dataclasses.replace(settings.nats, replicas=3))
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+async def test_stream_leader_killed_under_load_loses_and_duplicates_nothing(tmp_path: Path, db: str) -> None:
+    async with _cluster_settings(tmp_path, db) as (cluster, settings):
+        await _kill_leader_under_load(tmp_path, cluster, settings)
+
+
+async def test_stream_replicas_and_placement_follow_the_settings(tmp_path: Path) -> None:
+    async with running_cluster(tmp_path / "nats") as cluster:
+        nc = await nats.connect(servers=cluster.url.split(","))
+        try:
+            js = nc.jetstream(timeout=5)
+            r3 = NatsSettings(url=cluster.url, stream="R3", subject_prefix="r3", replicas=3)
+            for _ in range(2):  # idempotent: the second call changes nothing
+                await ensure_stream(js, r3)
+            info = await js.stream_info("R3")
+            assert info.config.num_replicas == 3
+            assert info.cluster is not None
+            assert {info.cluster.leader, *(r.name for r in info.cluster.replicas or [])} == {"n0", "n1", "n2"}
+
+            # Placement: only servers tagged node:n2 may hold the stream.
+            pinned = NatsSettings(
+                url=cluster.url,
+                stream="PINNED",
+                subject_prefix="pinned",
+                replicas=1,
+                placement_tags=("node:n2",),
+            )
+            await ensure_stream(js, pinned)
+            info = await js.stream_info("PINNED")
+            assert info.cluster is not None
+            assert info.cluster.leader == "n2"
+            assert info.config.placement is not None
+            assert info.config.placement.tags == ["node:n2"]
+
+            # Moving and scaling at once: JetStream moves first; a later start (once moved) scales.
+            moved = dataclasses.replace(pinned, replicas=3, placement_tags=("scrobbler",))
+            await ensure_stream(js, moved)
+            info = await js.stream_info("PINNED")
+            assert info.config.placement is not None
+            assert info.config.placement.tags == ["scrobbler"]
+            deadline = time.monotonic() + 20
+            while info.config.num_replicas != 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                await ensure_stream(js, moved)
+                info = await js.stream_info("PINNED")
+            assert info.config.num_replicas == 3
+        finally:
+            await nc.close()
