@@ -11,7 +11,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, Placement, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 
 from schemas.subjects import stream_subjects
@@ -134,8 +134,20 @@ class StreamClient:
                 delay = min(delay * 2, 5.0)
         self.js = self.nc.jetstream(timeout=self.settings.publish_timeout_s)
         if declare:
-            await ensure_stream(self.js, self.settings)
+            await self._declare(self.js)
         self._ready.set()
+
+    async def _declare(self, js: JetStreamContext) -> None:
+        """Declare the stream, retrying while JetStream cannot answer (a cluster electing its leader)."""
+        delay = 0.2
+        while True:
+            try:
+                await ensure_stream(js, self.settings)
+                return
+            except (ServiceUnavailableError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+                log.warning("jetstream not available, retrying", error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _disconnected(self) -> None:
         log.warning("nats disconnected")

@@ -51,6 +51,10 @@ class ClusterNode:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
 
+    def restart(self) -> None:
+        """Start the node again with its config and store (after :meth:`kill`)."""
+        _launch(self)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -101,10 +105,13 @@ def _config(node: ClusterNode, cluster: str, peers: Sequence[ClusterNode], tags:
 
 def _start(node: ClusterNode, conf: str) -> None:
     node.store_dir.mkdir(parents=True, exist_ok=True)
-    path = node.store_dir / "nats.conf"
-    path.write_text(conf + "\n")
+    (node.store_dir / "nats.conf").write_text(conf + "\n")
+    _launch(node)
+
+
+def _launch(node: ClusterNode) -> None:
     node.process = subprocess.Popen(
-        [find_nats_server(), "-c", str(path)],
+        [find_nats_server(), "-c", str(node.store_dir / "nats.conf")],
         stdout=subprocess.DEVNULL,
         stderr=open(node.store_dir / "nats-server.log", "ab"),  # noqa: SIM115  (closed with the child)
         preexec_fn=_set_parent_death_signal,

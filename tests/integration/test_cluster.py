@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import nats
 import pytest
+import structlog.testing
 from sqlalchemy import select
 
 from projector.db import create_engine
@@ -29,7 +30,7 @@ from projector.migrate import migrate
 from projector.tables import listens, projection_checkpoint
 from scrobbler.embedded_nats import _set_parent_death_signal
 from scrobbler.settings import NatsSettings, Settings
-from scrobbler.stream import ensure_stream
+from scrobbler.stream import StreamClient, ensure_stream
 from tests.cluster import Cluster, running_cluster
 from tests.conftest import make_settings, mariadb_database
 from tests.integration.replay_support import cli_env, scrobbles_for
@@ -282,3 +283,34 @@ async def test_stream_replicas_and_placement_follow_the_settings(tmp_path: Path)
             assert info.config.num_replicas == 3
         finally:
             await nc.close()
+
+
+async def test_a_process_started_without_quorum_waits_for_it(tmp_path: Path) -> None:
+    """Two of three nodes down: declaring the R3 stream waits (no crash) until they are back."""
+    async with running_cluster(tmp_path / "nats") as cluster:
+        for node in cluster.nodes[1:]:
+            node.kill()
+        settings = NatsSettings(
+            url=cluster.url, stream="Q", subject_prefix="q", replicas=3, publish_timeout_s=0.5
+        )
+        client = StreamClient(cluster.url, settings)
+        with structlog.testing.capture_logs() as logs:
+            connecting = asyncio.create_task(client.connect())
+            try:
+                deadline = time.monotonic() + 20
+                while sum(e["event"] == "jetstream not available, retrying" for e in logs) < 2:
+                    assert time.monotonic() < deadline, logs
+                    assert not connecting.done(), connecting
+                    await asyncio.sleep(0.05)
+                assert not connecting.done()
+                for node in cluster.nodes[1:]:
+                    node.restart()
+                await asyncio.wait_for(connecting, 30)
+                assert client.js is not None
+                info = await client.js.stream_info("Q")
+                assert info.config.num_replicas == 3
+            finally:
+                connecting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connecting
+                await client.close()
