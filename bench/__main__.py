@@ -50,14 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small sizes and short runs (under 2 minutes)")
     p.add_argument(
-        "--size", default=None, help="listens in the data set: 100k, 1m or 10m (default 1m, quick 20k)"
+        "--size", default=None, help="listens in the data set: 100k, 1m or 10m (default 1m, quick 10k)"
     )
     p.add_argument("--only", default="", help="comma-separated scenarios, e.g. ingest-single,project")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    n = parse_size(args.size or ("20k" if args.quick else "1m"))
+    n = parse_size(args.size or ("10k" if args.quick else "1m"))
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:

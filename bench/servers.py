@@ -181,7 +181,9 @@ class RssSampler:
         for name, s in self.samples.items():
             if not s:
                 continue
-            rss = [r for _, r in s]
+            rss = [r for _, r in s if r > 0]  # an exited child reads as 0
+            if not rss:
+                continue
             quarter = rss[len(rss) // 4]
             out[name] = {
                 "peak_mb": max(rss) / 2**20,
