@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -32,6 +33,8 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 BATCH_SIZE = 5000
+ANSWERS_KEPT = 512
+"""Answers remembered per cube position (results are small: top lists, timelines)."""
 
 
 @dataclass
@@ -53,8 +56,22 @@ class Cube:
     def position(self) -> int:
         return self.projection.position if self.projection else 0
 
+    _answers: OrderedDict[tuple[Any, ...], asyncio.Future[Any]] = field(default_factory=OrderedDict)
+
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(cursor, ...)`` on a worker thread with its own cursor (DuckDB reads are synchronous)."""
+        """Run ``fn(cursor, ...)`` on a worker thread with its own cursor (DuckDB reads are synchronous).
+
+        Answers are shared per cube position: identical questions asked while nothing new was
+        applied (a dashboard opened by several people, a refresh) run once, in flight or done.
+        The key holds the position, so a new batch makes every later question run afresh.
+        """
+        # Only module-level query functions are shared: a closure's captured values are not in the key.
+        cacheable = "<locals>" not in fn.__qualname__
+        key = (fn.__module__, fn.__qualname__, repr(args), repr(sorted(kwargs.items())), self.position)
+        shared = self._answers.get(key) if cacheable else None
+        if shared is not None:
+            self._answers.move_to_end(key)
+            return await asyncio.shield(shared)
 
         def run() -> T:
             cur = self.con.cursor()
@@ -63,7 +80,18 @@ class Cube:
             finally:
                 cur.close()
 
-        return await asyncio.to_thread(run)
+        answer: asyncio.Future[T] = asyncio.ensure_future(asyncio.to_thread(run))
+        if not cacheable:
+            return await answer
+        self._answers[key] = answer
+        while len(self._answers) > ANSWERS_KEPT:
+            self._answers.popitem(last=False)
+        try:
+            return await asyncio.shield(answer)
+        except BaseException:
+            if self._answers.get(key) is answer:
+                del self._answers[key]
+            raise
 
     async def wait_for(self, seq: int, timeout: float = 10.0) -> None:
         """Return once the cube has applied stream sequence ``seq``."""
