@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 import uuid
@@ -86,6 +87,17 @@ exception_handlers: dict[Any, Callable[..., Response[Any]]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
+def _counter(method: str, route: str, status: int) -> Any:
+    """The labelled child, looked up once per (method, route, status) rather than per request."""
+    return REQUESTS.labels(method, route, str(status))
+
+
+@functools.lru_cache(maxsize=1024)
+def _histogram(route: str) -> Any:
+    return LATENCY.labels(route)
+
+
 _ID_PREFIX = uuid.uuid4().hex[:12]
 _ID_COUNTER = itertools.count(1)
 
@@ -127,8 +139,8 @@ class RequestIdMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or _route_of(scope)
-            REQUESTS.labels(method, route, str(status_holder[0])).inc()
-            LATENCY.labels(route).observe(elapsed)
+            _counter(method, route, status_holder[0]).inc()
+            _histogram(route).observe(elapsed)
             if status_holder[0] >= 500:
                 log.warning(
                     "request failed",
