@@ -21,7 +21,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 from prometheus_client import Counter, Gauge
 
 from schemas.events import Event, decode_event
@@ -133,7 +133,11 @@ class Projection:
             return await sub.fetch(self.batch_size, timeout=1.0)
         except (TimeoutError, nats.errors.TimeoutError):
             return []
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+        except (
+            nats.errors.ConnectionClosedError,
+            nats.errors.ConnectionReconnectingError,
+            ServiceUnavailableError,  # no consumer leader: a NATS cluster node went away, one is elected
+        ):
             await asyncio.sleep(0.5)
             return []
 

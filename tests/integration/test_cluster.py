@@ -84,10 +84,20 @@ class Load:
             await asyncio.sleep(0.02)
 
 
-def _spawn(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "scrobbler.cli", *args], env=env, preexec_fn=_set_parent_death_signal
-    )
+def _spawn(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "scrobbler.cli", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_set_parent_death_signal,
+        )
+
+
+def _tails(logs: list[Path], lines: int = 15) -> str:
+    """The end of each process log, for a failure message."""
+    return "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text().splitlines()[-lines:]) for p in logs)
 
 
 async def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -169,16 +179,21 @@ async def _kill_leader_under_load(tmp_path: Path, cluster: Cluster, settings: Se
         "SCROBBLER_HOST": "127.0.0.1",
         "SCROBBLER_PORT": str(settings.http.port),
     }
-    ingest = _spawn(env, "ingest")
-    projectors = [_spawn(env, "projector", "--partition", f"{i}/3") for i in range(3)]
+    logs = [tmp_path / "ingest.log", *(tmp_path / f"projector-{i}.log" for i in range(3))]
+    ingest = _spawn(env, logs[0], "ingest")
+    projectors = [_spawn(env, logs[i + 1], "projector", "--partition", f"{i}/3") for i in range(3)]
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http.port}", timeout=30)
     load = Load(client)
     loading: asyncio.Task[None] | None = None
     try:
         await _wait_ready(client, ingest)
         info = await _stream_info(cluster, settings.nats.stream)
+        deadline = time.monotonic() + 20
+        while not info.cluster.leader and time.monotonic() < deadline:  # a new stream elects its leader
+            await asyncio.sleep(0.05)
+            info = await _stream_info(cluster, settings.nats.stream)
         assert info.config.num_replicas == 3
-        assert len(info.cluster.replicas) == 2
+        assert {info.cluster.leader, *(r.name for r in info.cluster.replicas)} == {"n0", "n1", "n2"}
 
         loading = asyncio.create_task(load.run())
         await load.wait_batches(20)
@@ -202,9 +217,9 @@ async def _kill_leader_under_load(tmp_path: Path, cluster: Cluster, settings: Se
         while have != want and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
             have = await _sql_listens(settings.db.dsn)
-        assert {u: len(v) for u, v in have.items()} == {u: len(v) for u, v in want.items()}
+        assert {u: len(v) for u, v in have.items()} == {u: len(v) for u, v in want.items()}, _tails(logs)
         assert have == want
-        assert all(p.poll() is None for p in projectors), "a projector died during the failover"
+        assert all(p.poll() is None for p in projectors), _tails(logs)
         checkpoints = await _checkpoints(settings.db.dsn)
         assert set(checkpoints) >= {"sql-p0of3", "sql-p1of3", "sql-p2of3"}
         assert max(checkpoints.values()) == info.state.last_seq
