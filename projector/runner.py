@@ -110,9 +110,18 @@ class Projection:
             filter_subjects=self.filter_subjects if len(self.filter_subjects) > 1 else None,
             filter_subject=self.filter_subjects[0] if len(self.filter_subjects) == 1 else None,
         )
-        with contextlib.suppress(NotFoundError):
-            await self.js.delete_consumer(self.stream, self.durable)
-        await self.js.add_consumer(self.stream, wanted)
+        delay = 0.2
+        while True:
+            try:
+                with contextlib.suppress(NotFoundError):
+                    await self.js.delete_consumer(self.stream, self.durable)
+                await self.js.add_consumer(self.stream, wanted)
+                break
+            except (ServiceUnavailableError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+                # A NATS cluster electing a leader after losing a node answers nothing for a while.
+                log.warning("consumer not created, retrying", projection=self.durable, error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         self._next_delivery = 1
         return await self.js.pull_subscribe_bind(self.durable, self.stream)
 

@@ -23,17 +23,21 @@ import httpx
 import nats
 import pytest
 import structlog.testing
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from projector.db import create_engine
 from projector.migrate import migrate
+from projector.runner import Projection
+from projector.sql_sink import SqlSink
 from projector.tables import listens, projection_checkpoint
+from schemas.events import encode_event
+from schemas.subjects import stream_subjects, user_subject
 from scrobbler.embedded_nats import _set_parent_death_signal
 from scrobbler.settings import NatsSettings, Settings
 from scrobbler.stream import StreamClient, ensure_stream
 from tests.cluster import Cluster, running_cluster
 from tests.conftest import make_settings, mariadb_database
-from tests.integration.replay_support import cli_env, scrobbles_for
+from tests.integration.replay_support import cli_env, listens_for, scrobbles_for
 
 pytestmark = pytest.mark.slow
 
@@ -300,8 +304,21 @@ async def test_stream_replicas_and_placement_follow_the_settings(tmp_path: Path)
             await nc.close()
 
 
-async def test_a_process_started_without_quorum_waits_for_it(tmp_path: Path) -> None:
-    """Two of three nodes down: declaring the R3 stream waits (no crash) until they are back."""
+async def _until_logged(
+    logs: list[dict[str, Any]], event: str, task: asyncio.Task[Any], times: int = 2
+) -> None:
+    """Wait until ``event`` was logged ``times`` times while ``task`` is still waiting."""
+    deadline = time.monotonic() + 20
+    while sum(e["event"] == event for e in logs) < times:
+        assert time.monotonic() < deadline, logs
+        assert not task.done(), task
+        await asyncio.sleep(0.05)
+    assert not task.done()
+
+
+async def test_processes_started_without_quorum_wait_for_it(tmp_path: Path) -> None:
+    """Two of three nodes down: declaring the R3 stream, and creating a projection's consumer,
+    wait (no crash) until the nodes are back."""
     async with running_cluster(tmp_path / "nats") as cluster:
         for node in cluster.nodes[1:]:
             node.kill()
@@ -309,23 +326,42 @@ async def test_a_process_started_without_quorum_waits_for_it(tmp_path: Path) -> 
             url=cluster.url, stream="Q", subject_prefix="q", replicas=3, publish_timeout_s=0.5
         )
         client = StreamClient(cluster.url, settings)
-        with structlog.testing.capture_logs() as logs:
-            connecting = asyncio.create_task(client.connect())
-            try:
-                deadline = time.monotonic() + 20
-                while sum(e["event"] == "jetstream not available, retrying" for e in logs) < 2:
-                    assert time.monotonic() < deadline, logs
-                    assert not connecting.done(), connecting
-                    await asyncio.sleep(0.05)
-                assert not connecting.done()
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
+        await migrate(engine)
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            with structlog.testing.capture_logs() as logs:
+                tasks.append(asyncio.create_task(client.connect()))
+                await _until_logged(logs, "jetstream not available, retrying", tasks[0])
                 for node in cluster.nodes[1:]:
                     node.restart()
-                await asyncio.wait_for(connecting, 30)
+                await asyncio.wait_for(tasks[0], 30)
                 assert client.js is not None
-                info = await client.js.stream_info("Q")
-                assert info.config.num_replicas == 3
-            finally:
-                connecting.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await connecting
-                await client.close()
+                assert (await client.js.stream_info("Q")).config.num_replicas == 3
+                events = listens_for(0, 5)
+                for ev in events:
+                    await client.js.publish(user_subject("q", ev.user), encode_event(ev))
+
+                for node in cluster.nodes[1:]:
+                    node.kill()
+                projection = Projection(
+                    js=client.js,
+                    stream="Q",
+                    sink=SqlSink(engine, "sql"),
+                    filter_subjects=stream_subjects("q"),
+                )
+                tasks.append(asyncio.create_task(projection.run(stop)))
+                await _until_logged(logs, "consumer not created, retrying", tasks[1])
+                for node in cluster.nodes[1:]:
+                    node.restart()
+                await projection.wait_for(len(events), timeout=40)
+            async with engine.connect() as conn:
+                assert (await conn.execute(select(func.count()).select_from(listens))).scalar_one() == 5
+        finally:
+            stop.set()
+            for task in reversed(tasks):
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(task, 10)
+            await client.close()
+            await engine.dispose()
