@@ -28,16 +28,17 @@ from sqlalchemy import func, select
 from projector.db import create_engine
 from projector.migrate import migrate
 from projector.runner import Projection
+from projector.service import run_projector
 from projector.sql_sink import SqlSink
 from projector.tables import listens, projection_checkpoint
 from schemas.events import encode_event
-from schemas.subjects import stream_subjects, user_subject
+from schemas.subjects import stream_subjects, user_bucket, user_subject
 from scrobbler.embedded_nats import _set_parent_death_signal
 from scrobbler.settings import NatsSettings, Settings
 from scrobbler.stream import StreamClient, ensure_stream
 from tests.cluster import Cluster, running_cluster
-from tests.conftest import make_settings, mariadb_database
-from tests.integration.replay_support import cli_env, listens_for, scrobbles_for
+from tests.conftest import make_settings, mariadb_database, running_stack
+from tests.integration.replay_support import cli_env, listens_for, scrobbles_for, snapshot, wait_position
 
 pytestmark = pytest.mark.slow
 
@@ -365,3 +366,59 @@ async def test_processes_started_without_quorum_wait_for_it(tmp_path: Path) -> N
                     await asyncio.wait_for(task, 10)
             await client.close()
             await engine.dispose()
+
+
+async def _partitions(settings: Settings, count: int, users_by_seq: list[str]) -> None:
+    """Run ``count`` partitions in this loop until each checkpoint reaches the last event it reads
+    (``users_by_seq[s - 1]`` is the user of the event at stream sequence ``s``)."""
+    stops: list[asyncio.Event] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for i in range(count):
+            # One after the other: each migrates first, and Alembic's context is process-global.
+            stops.append(asyncio.Event())
+            started = asyncio.Event()
+            run = run_projector(
+                settings, settings.nats.url or "", stops[-1], partition=(i, count), started=started
+            )
+            tasks.append(asyncio.create_task(run))
+            await asyncio.wait_for(started.wait(), 20)
+        for i in range(count):
+            last = max(n + 1 for n, u in enumerate(users_by_seq) if user_bucket(u) % count == i)
+            name = "sql" if count == 1 else f"sql-p{i}of{count}"
+            assert await wait_position(settings.db.dsn, last, name=name, timeout=40) == last
+    finally:
+        for stop in stops:
+            stop.set()
+        for task in tasks:
+            await asyncio.wait_for(task, 15)
+
+
+async def test_changing_the_number_of_partitions_keeps_the_read_model(
+    tmp_path: Path, nats_server: Any
+) -> None:
+    """2 partitions, then 3, then 1 (each started after the previous stopped): the same tables each time."""
+    settings = make_settings(tmp_path, nats_server.url)
+    bodies = scrobbles_for(0, 1500, users=USERS)
+    later = scrobbles_for(1500, 100, users=USERS)
+    async with running_stack(settings, projector=False) as stack:
+        for start in range(0, len(bodies), 500):
+            r = await stack.client.post("/api/v1/scrobble", json=bodies[start : start + 500])
+            assert r.status_code == 202, r.text
+        r = await stack.client.delete("/api/v1/listens", params={"user": "user5"})
+        assert r.status_code == 202, r.text
+        r = await stack.client.post("/api/v1/scrobble", json=later)
+        assert r.status_code == 202, r.text
+    users_by_seq = [b["user"] for b in bodies] + ["user5"] + [b["user"] for b in later]
+
+    await _partitions(settings, 2, users_by_seq)
+    first = await snapshot(settings.db.dsn)
+    want = expected_listens([b for b in bodies if b["user"] != "user5"] + later)
+    assert await _sql_listens(settings.db.dsn) == want
+
+    def without_checkpoints(snap: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        return {t: rows for t, rows in snap.items() if t != "projection_checkpoint"}
+
+    for count in (3, 1):
+        await _partitions(settings, count, users_by_seq)
+        assert without_checkpoints(await snapshot(settings.db.dsn)) == without_checkpoints(first)
