@@ -275,6 +275,8 @@ async def test_stream_replicas_and_placement_follow_the_settings(tmp_path: Path)
             assert {info.cluster.leader, *(r.name for r in info.cluster.replicas or [])} == {"n0", "n1", "n2"}
 
             # Placement: only servers tagged node:n2 may hold the stream.
+            from_env = Settings.from_env({"SCROBBLER_NATS_PLACEMENT_TAGS": "node:n2, ssd"}).nats
+            assert from_env.placement_tags == ("node:n2", "ssd")
             pinned = NatsSettings(
                 url=cluster.url,
                 stream="PINNED",
