@@ -234,7 +234,8 @@ async def _connect(settings: Settings, url: str) -> Any:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def backup_command(path: Path) -> None:
     """Write the whole event stream to PATH (gzip; counts and checksums in its trailer)."""
-    from scrobbler.cli import _nats, _settings
+    from scrobbler.cli_env import command_settings as _settings
+    from scrobbler.cli_env import command_stream as _nats
 
     settings = _settings()
 
@@ -256,7 +257,8 @@ def backup_command(path: Path) -> None:
 def restore_command(path: Path, no_rebuild: bool) -> None:
     """Restore the event stream from PATH into an empty stream, verify it, rebuild the read models."""
     from projector.replay import replay_sql
-    from scrobbler.cli import _nats, _settings
+    from scrobbler.cli_env import command_settings as _settings
+    from scrobbler.cli_env import command_stream as _nats
 
     settings = _settings()
 

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import click
 import structlog
 
-from scrobbler.embedded_nats import running_embedded
-from scrobbler.logs import configure_logging
-from scrobbler.settings import Settings, SettingsError
+from scrobbler.cli_env import command_settings as _settings
+from scrobbler.cli_env import command_stream as _nats
 
 log = structlog.get_logger("scrobbler")
-
-
-def _settings() -> Settings:
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
-    configure_logging(settings.log)
-    return settings
 
 
 def _partition(raw: str) -> tuple[int, int]:
@@ -36,12 +24,6 @@ def _partition(raw: str) -> tuple[int, int]:
     if not 0 <= index < count <= 64:
         raise click.BadParameter(f"{raw!r}: need 0 <= i < N <= 64")
     return index, count
-
-
-@contextlib.contextmanager
-def _nats(settings: Settings) -> Iterator[str]:
-    with running_embedded(settings) as url:
-        yield url
 
 
 @click.group()

@@ -83,7 +83,8 @@ async def run_cli_job(
 
 
 def _run(kind: str, params: dict[str, Any], *, secrets: dict[str, str] | None, enrich: bool) -> None:
-    from scrobbler.cli import _nats, _settings
+    from scrobbler.cli_env import command_settings as _settings
+    from scrobbler.cli_env import command_stream as _nats
 
     settings = _settings()
     columns = [
@@ -202,7 +203,7 @@ def export_listenbrainz(
 def _config_value(key: str) -> str:
     from ingest.directory import Directory
     from projector.db import create_engine
-    from scrobbler.cli import _settings
+    from scrobbler.cli_env import command_settings as _settings
     from scrobbler.secrets import secret_box
 
     settings = _settings()

@@ -92,7 +92,8 @@ def replay_command(sql: bool, cube: bool, from_seq: int, restart: bool) -> None:
     Without --sql or --cube, both. Safe while ingest and projectors run; resumable after a crash
     (run it again). See docs/operating.md.
     """
-    from scrobbler.cli import _nats, _settings
+    from scrobbler.cli_env import command_settings as _settings
+    from scrobbler.cli_env import command_stream as _nats
 
     settings = _settings()
     console = Console(stderr=True)

@@ -214,7 +214,8 @@ def _cube_position(settings: Settings) -> tuple[str, int] | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status_command(as_json: bool) -> None:
     """Stream size and sequences, each consumer's lag and last activity, each read model's position."""
-    from scrobbler.cli import _nats, _settings
+    from scrobbler.cli_env import command_settings as _settings
+    from scrobbler.cli_env import command_stream as _nats
 
     settings = _settings()
     with _nats(settings) as url:

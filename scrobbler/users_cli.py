@@ -19,22 +19,13 @@ from ingest.credentials import password_event, revoke_event, token_events, user_
 from ingest.publish import Publisher
 from projector.db import create_engine
 from projector.tables import tokens, users
+from scrobbler.cli_env import command_settings as _settings
 from scrobbler.embedded_nats import running_embedded
-from scrobbler.logs import configure_logging
 from scrobbler.secrets import secret_box
-from scrobbler.settings import Settings, SettingsError
+from scrobbler.settings import Settings
 from scrobbler.stream import StreamClient
 
 __all__ = ["user_group"]
-
-
-def _settings() -> Settings:
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
-    configure_logging(settings.log)
-    return settings
 
 
 async def _publish(settings: Settings, url: str, events: list[Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -20,20 +19,13 @@ from projector.tables import listen_artists, listens
 from scrobbler.embedded_nats import EmbeddedNats, start_embedded
 from scrobbler.settings import Settings
 from tests.conftest import make_settings, mariadb_database, running_stack
+from tests.integration.replay_support import cli_env
 
 pytestmark = pytest.mark.slow
 
 
 def projector_process(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SCROBBLER_NATS_URL": settings.nats.url or "",
-        "SCROBBLER_NATS_STREAM": settings.nats.stream,
-        "SCROBBLER_NATS_SUBJECT_PREFIX": settings.nats.subject_prefix,
-        "SCROBBLER_DB_DSN": settings.db.dsn,
-        "SCROBBLER_DATA_DIR": str(settings.data_dir),
-        "SCROBBLER_LOG_LEVEL": "WARNING",
-    }
+    env = cli_env(settings)
     return subprocess.Popen([sys.executable, "-m", "scrobbler.cli", "projector"], env=env)
 
 
