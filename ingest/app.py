@@ -18,5 +18,13 @@ __all__ = ["ingest_routes"]
 
 def ingest_routes() -> list[Any]:
     """Route handlers of the ingest service (mounted alone, or beside the query API's)."""
-    return [submit_scrobbles, put_config, delete_listens, *subsonic_routes(), *job_routes(),
-            listenbrainz_router(), *audioscrobbler_routes(), *user_routes()]
+    return [
+        submit_scrobbles,
+        put_config,
+        delete_listens,
+        *subsonic_routes(),
+        *job_routes(),
+        listenbrainz_router(),
+        *audioscrobbler_routes(),
+        *user_routes(),
+    ]

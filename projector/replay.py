@@ -203,8 +203,13 @@ async def replay_sql(
             log.info("resuming replay", position=position)
         first, _ = await stream_bounds(js, stream)
         feeder = _Feeder(
-            js, settings, SqlSink(shadow.engine, REPLAY_CHECKPOINT), position,
-            position + 1 if position else max(from_seq, first), progress, batch,
+            js,
+            settings,
+            SqlSink(shadow.engine, REPLAY_CHECKPOINT),
+            position,
+            position + 1 if position else max(from_seq, first),
+            progress,
+            batch,
         )
         # Rebuild until close to the end of a stream that keeps growing, then switch.
         for _ in range(20):
@@ -224,16 +229,20 @@ async def replay_sql(
             async def catch_up(live_position: int) -> int:
                 position = await feeder.to_end()
                 if live_position > position:
-                    log.warning("live read model is ahead of the stream (another stream's history?)",
-                                live=live_position, stream_end=position)
+                    log.warning(
+                        "live read model is ahead of the stream (another stream's history?)",
+                        live=live_position,
+                        stream_end=position,
+                    )
                 return position
 
             position = await shadow.switch(live, names, catch_up)
         finally:
             await _resume(js, stream, consumers)
         seconds = time.perf_counter() - started
-        log.info("replay done", position=position, events=feeder.done, seconds=round(seconds, 1),
-                 projections=names)
+        log.info(
+            "replay done", position=position, events=feeder.done, seconds=round(seconds, 1), projections=names
+        )
         return ReplayResult(position, feeder.done, seconds, True)
     finally:
         await shadow.close()

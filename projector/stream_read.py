@@ -93,8 +93,11 @@ async def read_range(
                     if seq > last:
                         break
                     headers = msg.headers or {}
-                    out.append(StoredMsg(seq=seq, subject=msg.subject, data=msg.data,
-                                         msg_id=headers.get("Nats-Msg-Id")))
+                    out.append(
+                        StoredMsg(
+                            seq=seq, subject=msg.subject, data=msg.data, msg_id=headers.get("Nats-Msg-Id")
+                        )
+                    )
                     expected = seq + 1
                 if out:
                     yield out

@@ -144,15 +144,27 @@ async def write_backup(js: JetStreamContext, settings: Settings, path: Path) -> 
     tally = _Tally()
     tmp = path.with_name(path.name + ".partial")
     with gzip.open(tmp, "wb", compresslevel=5) as out:
-        _write(out, Header(format=FORMAT, version=1, stream=settings.nats.stream, subject_prefix=prefix,
-                           created_at=datetime.now(UTC), first_seq=first, last_seq=last))
+        _write(
+            out,
+            Header(
+                format=FORMAT,
+                version=1,
+                stream=settings.nats.stream,
+                subject_prefix=prefix,
+                created_at=datetime.now(UTC),
+                first_seq=first,
+                last_seq=last,
+            ),
+        )
         if last >= first:
             reading = read_range(js, settings.nats.stream, f"{prefix}.>", first, last, reader="backup")
             async for msgs in reading:
                 for m in msgs:
                     tally.add(m.data)
-                    _write(out, Record(seq=m.seq, subject=_relative(m.subject, prefix), msg_id=m.msg_id,
-                                       data=m.data))
+                    _write(
+                        out,
+                        Record(seq=m.seq, subject=_relative(m.subject, prefix), msg_id=m.msg_id, data=m.data),
+                    )
         manifest = tally.manifest()
         _write(out, manifest)
     tmp.replace(path)
@@ -274,8 +286,12 @@ def restore_command(path: Path, no_rebuild: bool) -> None:
                 from scrobbler.cube_replay import replay_cube
 
                 _, swapped = await replay_cube(client.js, settings, restart=True)
-                note += "; cube rebuilt" if swapped else (
-                    "; the cube is held by a running query API: stop it, delete the cube file, start it"
+                note += (
+                    "; cube rebuilt"
+                    if swapped
+                    else (
+                        "; the cube is held by a running query API: stop it, delete the cube file, start it"
+                    )
                 )
             except ImportError:
                 note += "; delete the cube file and restart the query API to rebuild the cube"
@@ -289,4 +305,3 @@ def restore_command(path: Path, no_rebuild: bool) -> None:
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"restored {path}: {_describe(manifest)}, verified; {note}")
-

@@ -83,8 +83,13 @@ def _cube_available() -> bool:
 @click.command("replay")
 @click.option("--sql", "sql", is_flag=True, help="Rebuild the SQL read model.")
 @click.option("--cube", "cube", is_flag=True, help="Rebuild the DuckDB stats cube.")
-@click.option("--from-seq", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Start a fresh rebuild at this stream sequence instead of the first event.")
+@click.option(
+    "--from-seq",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Start a fresh rebuild at this stream sequence instead of the first event.",
+)
 @click.option("--restart", is_flag=True, help="Discard an interrupted replay instead of resuming it.")
 def replay_command(sql: bool, cube: bool, from_seq: int, restart: bool) -> None:
     """Rebuild read models from the stream into fresh tables/files, then switch over atomically.

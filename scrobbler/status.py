@@ -121,21 +121,22 @@ async def gather_status(
     models = []
     cp = projection_checkpoint
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(cp.c.name, cp.c.stream_seq, cp.c.updated_at).order_by(cp.c.name)
-        )
+        rows = await conn.execute(select(cp.c.name, cp.c.stream_seq, cp.c.updated_at).order_by(cp.c.name))
         for name, seq, updated in rows:
             models.append(
-                ReadModelStatus(name=name, kind="sql", position=int(seq), behind=max(last - int(seq), 0),
-                                updated_at=_utc(updated))
+                ReadModelStatus(
+                    name=name,
+                    kind="sql",
+                    position=int(seq),
+                    behind=max(last - int(seq), 0),
+                    updated_at=_utc(updated),
+                )
             )
     if cube is not None:
         name, position = cube
         behind = max(last - position, 0)
         models.append(ReadModelStatus(name=name, kind="cube", position=position, behind=behind))
-    return Status(
-        generated_at=datetime.now(UTC), stream=stream, consumers=consumers, read_models=models
-    )
+    return Status(generated_at=datetime.now(UTC), stream=stream, consumers=consumers, read_models=models)
 
 
 def _ago(at: datetime | None, now: datetime) -> str:
@@ -158,20 +159,42 @@ def render(status: Status, console: Console) -> None:
     t.add_row(f"{s.messages:,}", f"{s.bytes:,}", str(s.first_seq), str(s.last_seq))
     console.print(t)
     t = Table(title="consumers")
-    for col, just in (("name", "left"), ("lag", "right"), ("unacked", "right"), ("delivered", "right"),
-                      ("last activity", "left"), ("paused", "left")):
+    for col, just in (
+        ("name", "left"),
+        ("lag", "right"),
+        ("unacked", "right"),
+        ("delivered", "right"),
+        ("last activity", "left"),
+        ("paused", "left"),
+    ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for c in status.consumers:
-        t.add_row(c.name, f"{c.lag:,}", f"{c.ack_pending:,}", str(c.delivered_seq),
-                  _ago(c.last_active, status.generated_at), "yes" if c.paused else "")
+        t.add_row(
+            c.name,
+            f"{c.lag:,}",
+            f"{c.ack_pending:,}",
+            str(c.delivered_seq),
+            _ago(c.last_active, status.generated_at),
+            "yes" if c.paused else "",
+        )
     console.print(t)
     t = Table(title="read models")
-    for col, just in (("name", "left"), ("kind", "left"), ("position", "right"), ("behind", "right"),
-                      ("updated", "left")):
+    for col, just in (
+        ("name", "left"),
+        ("kind", "left"),
+        ("position", "right"),
+        ("behind", "right"),
+        ("updated", "left"),
+    ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for m in status.read_models:
-        t.add_row(m.name, m.kind, str(m.position), f"{m.behind:,}",
-                  _ago(m.updated_at, status.generated_at) if m.updated_at else "")
+        t.add_row(
+            m.name,
+            m.kind,
+            str(m.position),
+            f"{m.behind:,}",
+            _ago(m.updated_at, status.generated_at) if m.updated_at else "",
+        )
     console.print(t)
 
 

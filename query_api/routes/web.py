@@ -60,7 +60,10 @@ def web_routes(dist: Path | None) -> list[Any]:
                     headers={"Cache-Control": _IMMUTABLE if immutable else "no-cache"},
                 )
         return File(
-            index, media_type="text/html", content_disposition_type="inline", headers={"Cache-Control": "no-cache"}
+            index,
+            media_type="text/html",
+            content_disposition_type="inline",
+            headers={"Cache-Control": "no-cache"},
         )
 
     @get("/", include_in_schema=False, sync_to_thread=False)

@@ -82,4 +82,4 @@ async def test_damaged_backup_is_refused(tmp_path: Path, nats_server: EmbeddedNa
     other = make_settings(tmp_path / "other", nats_server.url)
     code, _, err = await run_cli(other, "restore", str(cut))
     assert code != 0
-    assert ("truncated" in err or "trailer" in err)
+    assert "truncated" in err or "trailer" in err

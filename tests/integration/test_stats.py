@@ -88,7 +88,7 @@ async def wait_listens(s: Stack, expected: int, timeout: float = 15.0) -> None:
 @pytest.fixture
 async def cube_stack(tmp_path: Path, nats_server: EmbeddedNats) -> AsyncIterator[Stack]:
     async with cube_running(make_settings(tmp_path, nats_server.url)) as s:
-        r = await s.client.post("/api/v1/scrobble", json=LISTENS + [LISTENS[0]])  # one duplicate
+        r = await s.client.post("/api/v1/scrobble", json=[*LISTENS, LISTENS[0]])  # one duplicate
         assert r.status_code == 202, r.text
         await wait_listens(s, 5)
         yield s

@@ -171,7 +171,7 @@ def test_cube_matches_plain_python(events: list[Event], scope: Scope) -> None:
         assert {p.start: p.listens for p in points if p.listens} == dict(per_week)
         assert all(
             b - a == timedelta(days=7)
-            for a, b in zip([p.start for p in points], [p.start for p in points][1:])
+            for a, b in zip([p.start for p in points], [p.start for p in points][1:], strict=False)
         )
         # streaks
         longest, _ = calendar.streaks(queries.active_days(cur, scope), date(2030, 1, 1))

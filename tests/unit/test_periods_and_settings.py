@@ -33,7 +33,7 @@ def test_seed_periods(period: str, value: str | None, since: datetime | None, un
 
 @pytest.mark.parametrize(("period", "value"), [("week", "2024-10"), ("month", "june"), ("fortnight", None)])
 def test_bad_seed_periods_name_the_parameter(period: str, value: str | None) -> None:
-    with pytest.raises(BadRequest, match="period|value"):
+    with pytest.raises(BadRequest, match=r"period|value"):
         seed_period_window(period, value, now=NOW)
 
 
