@@ -297,11 +297,14 @@ async def test_stream_replicas_and_placement_follow_the_settings(tmp_path: Path)
             info = await js.stream_info("PINNED")
             assert info.config.placement is not None
             assert info.config.placement.tags == ["scrobbler"]
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60
             while info.config.num_replicas != 3 and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-                await ensure_stream(js, moved)
-                info = await js.stream_info("PINNED")
+                # While the stream moves, its leader may not answer within the API timeout on a
+                # loaded machine: that is the transient a restarting process retries as well.
+                with contextlib.suppress(nats.errors.TimeoutError):
+                    await ensure_stream(js, moved)
+                    info = await js.stream_info("PINNED")
             assert info.config.num_replicas == 3
         finally:
             await nc.close()
