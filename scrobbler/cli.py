@@ -99,13 +99,19 @@ def query_api() -> None:
 
 @main.command()
 @click.option("--partition", default="0/1", show_default=True, help="Take partition i of N of the users.")
-def projector(partition: str) -> None:
+@click.option(
+    "--http/--no-http",
+    default=True,
+    show_default=True,
+    help="Serve /healthz, /readyz and /metrics on SCROBBLER_HOST:SCROBBLER_PORT.",
+)
+def projector(partition: str, http: bool) -> None:
     """The SQL projector (migrates the schema first)."""
     from scrobbler.serve import serve_projector
 
     settings = _settings()
     with _nats(settings) as url:
-        serve_projector(settings, url, _partition(partition))
+        serve_projector(settings, url, _partition(partition), http=http)
 
 
 @main.command()

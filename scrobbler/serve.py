@@ -18,6 +18,7 @@ from projector.db import create_engine
 from projector.migrate import migrate
 from projector.service import run_projector
 from scrobbler.embedded_nats import _set_parent_death_signal
+from scrobbler.http import exception_handlers, health_routes
 from scrobbler.settings import Settings
 
 __all__ = ["migrate_now", "serve_http", "serve_projector", "spawn_projector"]
@@ -42,15 +43,56 @@ def serve_http(app: Litestar, settings: Settings) -> None:
     uvicorn.Server(config).run()
 
 
-def serve_projector(settings: Settings, nats_url: str, partition: tuple[int, int]) -> None:
-    """Run the projector until SIGINT/SIGTERM."""
+def projector_health_app(started: asyncio.Event, work: asyncio.Task[None]) -> Litestar:
+    """``/healthz``, ``/readyz`` (migrated, consuming, not stopped) and ``/metrics`` of a projector."""
+
+    async def projecting() -> None:
+        if work.done():
+            raise RuntimeError("the projection stopped; see the log")
+        if not started.is_set():
+            raise RuntimeError("migrating the schema or connecting to the stream")
+
+    return Litestar(
+        route_handlers=health_routes({"projection": projecting}),
+        exception_handlers=exception_handlers,
+        logging_config=None,
+        openapi_config=None,
+    )
+
+
+def serve_projector(
+    settings: Settings, nats_url: str, partition: tuple[int, int], *, http: bool = True
+) -> None:
+    """Run the projector until SIGINT/SIGTERM; with ``http``, its health and metrics on the HTTP port."""
 
     async def main() -> None:
         stop = asyncio.Event()
+        started = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_projector(settings, nats_url, stop, partition=partition)
+        work = asyncio.create_task(
+            run_projector(settings, nats_url, stop, partition=partition, started=started)
+        )
+        server = None
+        if http:
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    projector_health_app(started, work),
+                    host=settings.http.host,
+                    port=settings.http.port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                )
+            )
+            serving = asyncio.create_task(server.serve())
+        try:
+            await work
+        finally:
+            if server is not None:
+                server.should_exit = True
+                await serving
 
     import uvloop
 
@@ -75,7 +117,15 @@ def spawn_projector(nats_url: str, partition: tuple[int, int] = (0, 1)) -> Itera
     """A ``scrobbler projector`` child on the other core, stopped with us (even on kill -9)."""
     env = {**os.environ, "SCROBBLER_NATS_URL": nats_url}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scrobbler.cli", "projector", "--partition", f"{partition[0]}/{partition[1]}"],
+        [
+            sys.executable,
+            "-m",
+            "scrobbler.cli",
+            "projector",
+            "--partition",
+            f"{partition[0]}/{partition[1]}",
+            "--no-http",  # the all-in-one process serves HTTP on the port itself
+        ],
         env=env,
         preexec_fn=_set_parent_death_signal,
     )

@@ -41,7 +41,7 @@ def _token(env: dict[str, str], url: str, work: Path) -> str | None:
     if done.returncode != 0 or not words:
         return None
     token = words[-1]
-    with spawn(scrobbler("projector"), env, work / "projector.log"):
+    with spawn(scrobbler("projector", "--no-http"), env, work / "projector.log"):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             r = httpx.get(url + "/1/validate-token", headers={"Authorization": f"Token {token}"}, timeout=10)

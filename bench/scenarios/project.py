@@ -186,7 +186,7 @@ def run(ctx: Context) -> Row:
             async with mariadb_database("proj") as dsn:
                 env = scrobbler_env(work / "data", nats.url, dsn=dsn)
                 with (
-                    spawn(scrobbler("projector"), env, work / "projector.log") as proc,
+                    spawn(scrobbler("projector", "--no-http"), env, work / "projector.log") as proc,
                     RssSampler({"projector": proc.proc.pid, "nats-server": nats.process.pid}) as rss,
                 ):
                     followed = await _follow(dsn, n, timeout=1800)

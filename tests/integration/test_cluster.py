@@ -186,7 +186,9 @@ async def _kill_leader_under_load(tmp_path: Path, cluster: Cluster, settings: Se
     }
     logs = [tmp_path / "ingest.log", *(tmp_path / f"projector-{i}.log" for i in range(3))]
     ingest = _spawn(env, logs[0], "ingest")
-    projectors = [_spawn(env, logs[i + 1], "projector", "--partition", f"{i}/3") for i in range(3)]
+    projectors = [
+        _spawn(env, logs[i + 1], "projector", "--no-http", "--partition", f"{i}/3") for i in range(3)
+    ]
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http.port}", timeout=30)
     load = Load(client)
     loading: asyncio.Task[None] | None = None

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 def projector_process(settings: Settings) -> subprocess.Popen[bytes]:
     env = cli_env(settings)
-    return subprocess.Popen([sys.executable, "-m", "scrobbler.cli", "projector"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "scrobbler.cli", "projector", "--no-http"], env=env)
 
 
 def batch(start: int, n: int, users: int = 7) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ USERS = 40
 def _projectors(settings: Settings, n: int) -> list[subprocess.Popen[bytes]]:
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "scrobbler.cli", "projector", "--partition", f"{i}/{n}"],
+            [sys.executable, "-m", "scrobbler.cli", "projector", "--no-http", "--partition", f"{i}/{n}"],
             env=cli_env(settings),
         )
         for i in range(n)
