@@ -349,7 +349,19 @@ async def test_processes_started_without_quorum_wait_for_it(tmp_path: Path) -> N
                 assert (await client.js.stream_info("Q")).config.num_replicas == 3
                 events = listens_for(0, 5)
                 for ev in events:
-                    await client.js.publish(user_subject("q", ev.user), encode_event(ev))
+                    # Right after the restart the stream's interest may not have reached the node we
+                    # are connected to yet ("no responders"): retry, as any client of a 503 does.
+                    for attempt in range(100):
+                        try:
+                            await client.js.publish(
+                                user_subject("q", ev.user),
+                                encode_event(ev),
+                                headers={"Nats-Msg-Id": ev.event_id},
+                            )
+                            break
+                        except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError):
+                            assert attempt < 99, "the stream never answered after the restart"
+                            await asyncio.sleep(0.1)
 
                 for node in cluster.nodes[1:]:
                     node.kill()
