@@ -6,8 +6,10 @@ cache, so a config change or a new token is honoured within ``ttl`` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -34,15 +36,26 @@ class Directory:
     box: SecretBox | None = None
     ttl: float = 2.0
     _cache: dict[str, tuple[float, object]] = field(default_factory=dict)
+    _loading: dict[str, asyncio.Future[object]] = field(default_factory=dict)
 
-    async def _cached(self, key: str, load: object) -> object:
+    async def _cached(self, key: str, load: Callable[[], Awaitable[object]]) -> object:
+        """The value of ``key``, loaded at most once per ``ttl`` however many requests ask at once."""
         hit = self._cache.get(key)
         now = time.monotonic()
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        value = await load()  # type: ignore[operator]
-        self._cache[key] = (now, value)
-        return value
+        loading = self._loading.get(key)
+        if loading is None:  # one load, in its own task: a cancelled request does not cancel it
+            loading = self._loading[key] = asyncio.ensure_future(self._load(key, load))
+        return await asyncio.shield(loading)
+
+    async def _load(self, key: str, load: Callable[[], Awaitable[object]]) -> object:
+        try:
+            value = await load()
+            self._cache[key] = (time.monotonic(), value)
+            return value
+        finally:
+            self._loading.pop(key, None)
 
     def forget(self) -> None:
         self._cache.clear()

@@ -4,6 +4,11 @@ The stream drops a publish whose ``Nats-Msg-Id`` it saw within its duplicate win
 message id is its listen id, suffixed with the sequence of the newest tombstone that covers its
 user (``@<seq>``) once there is one, so after ``DELETE /api/v1/listens`` the same plays can be
 imported again at once, while plain retries are still dropped.
+
+Epochs are read from the stream once per user and kept: a plain NATS subscription on the
+tombstone subjects sees every tombstone any ingest replica appends and drops the cache, and so
+does a reconnect (a tombstone may have passed unseen). ``ttl`` only bounds how long an epoch is
+trusted should that subscription be missing. Concurrent lookups of one user share one read.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import time
 from dataclasses import dataclass, field
 
 import nats.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -26,24 +34,49 @@ class TombstoneEpochs:
     stream: str
     prefix: str
     ttl: float = 1.0
+    watched_ttl: float = 300.0
     _cache: dict[str | None, tuple[float, int]] = field(default_factory=dict)
+    _loading: dict[str | None, asyncio.Future[int]] = field(default_factory=dict)
+    _sub: Subscription | None = None
+    _generation: int = 0
 
-    async def _last_seq(self, js: JetStreamContext, user: str | None) -> int:
-        hit = self._cache.get(user)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
+    async def watch(self, nc: NATS) -> None:
+        """Drop cached epochs whenever a tombstone is appended (by any process) or NATS reconnects."""
+        if self._sub is None:
+            self._sub = await nc.subscribe(f"{self.prefix}.t.>", cb=self._on_tombstone)
+
+    async def _on_tombstone(self, _: Msg) -> None:
+        self.forget(None)
+
+    def _lifetime(self) -> float:
+        return self.watched_ttl if self._sub is not None else self.ttl
+
+    async def _read_last_seq(self, js: JetStreamContext, user: str | None) -> int:
         try:
             msg = await js.get_last_msg(self.stream, tombstone_subject(self.prefix, user), direct=True)
-            seq = int(msg.seq or 0)
+            return int(msg.seq or 0)
         except (NotFoundError, nats.errors.NoRespondersError):
-            seq = 0
-        self._cache[user] = (now, seq)
+            return 0
+
+    async def _last_seq(self, js: JetStreamContext, user: str | None) -> int:
+        loading = self._loading.get(user)
+        if loading is None:  # one read, in its own task: a cancelled request does not cancel it
+            loading = self._loading[user] = asyncio.ensure_future(self._load(js, user))
+        return await asyncio.shield(loading)
+
+    async def _load(self, js: JetStreamContext, user: str | None) -> int:
+        generation = self._generation
+        try:
+            seq = await self._read_last_seq(js, user)
+        finally:
+            self._loading.pop(user, None)
+        if generation == self._generation:  # no tombstone passed while reading
+            self._cache[user] = (time.monotonic(), seq)
         return seq
 
     def _fresh(self, user: str | None, now: float) -> int | None:
         hit = self._cache.get(user)
-        return hit[1] if hit is not None and now - hit[0] < self.ttl else None
+        return hit[1] if hit is not None and now - hit[0] < self._lifetime() else None
 
     async def epochs(self, js: JetStreamContext, users: set[str]) -> dict[str, int]:
         """The epoch of each user: the newest tombstone's sequence for them or for everyone (0: none)."""
@@ -59,7 +92,8 @@ class TombstoneEpochs:
         return {u: max(everyone, seq or 0) for u, seq in mine.items()}
 
     def forget(self, user: str | None) -> None:
-        """Drop cached epochs after this process wrote a tombstone."""
+        """Drop cached epochs after a tombstone (``None``: every user's)."""
+        self._generation += 1
         if user is None:
             self._cache.clear()
         else:

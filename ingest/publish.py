@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nats.errors
 import nats.js.errors
 import structlog
 from prometheus_client import Counter
 
+from ingest.acks import AckError, AckInbox, NoStreamError
 from ingest.epochs import TombstoneEpochs
 from schemas.events import Event, ListenRecorded, ListensDeleted, encode_event, event_user
 from schemas.subjects import global_subject, tombstone_subject, user_subject
@@ -22,6 +23,8 @@ __all__ = ["PublishResult", "Publisher"]
 log = structlog.get_logger(__name__)
 
 PUBLISHED = Counter("scrobbler_events_published_total", "Events appended to the stream", ["duplicate"])
+_PUBLISHED_NEW = PUBLISHED.labels("false")
+_PUBLISHED_DUPLICATE = PUBLISHED.labels("true")
 
 
 @dataclass(frozen=True)
@@ -38,16 +41,38 @@ class PublishResult:
 
 @dataclass
 class Publisher:
-    """Publishes events with ``Nats-Msg-Id`` = event id, pipelined, and waits for every ack."""
+    """Publishes events with ``Nats-Msg-Id`` = event id, pipelined, and waits for every ack.
+
+    Acks arrive on one wildcard inbox (:mod:`ingest.acks`), not a request per message.
+    """
 
     client: StreamClient
     subject_prefix: str
     stream: str
     epochs: TombstoneEpochs | None = None
+    _inbox: AckInbox | None = None
+    _starting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         if self.epochs is None:
             self.epochs = TombstoneEpochs(self.stream, self.subject_prefix)
+
+    async def _inbox_for(self, client: StreamClient) -> AckInbox:
+        """The ack inbox of this connection; on first use also the tombstone watch of the epochs."""
+        nc = client.nc
+        assert nc is not None
+        if self._inbox is not None and self._inbox.nc is nc:
+            return self._inbox
+        async with self._starting:
+            if self._inbox is None or self._inbox.nc is not nc:
+                epochs = self.epochs
+                assert epochs is not None
+                inbox = AckInbox(nc)
+                await inbox.start()
+                await epochs.watch(nc)
+                client.reconnect_hooks.append(lambda: epochs.forget(None))
+                self._inbox = inbox
+            return self._inbox
 
     def subject_for(self, event: Event) -> str:
         user = event_user(event)
@@ -78,30 +103,23 @@ class Publisher:
             raise Unavailable("the event stream is not reachable; retry later")
         timeout = self.client.settings.publish_timeout_s
         try:
+            inbox = await self._inbox_for(self.client)
             msg_ids = await self._msg_ids(events)
-            if len(events) == 1:
-                ev = events[0]
-                acks = [
-                    await js.publish(
+            acks = await inbox.publish_all(
+                [
+                    (
                         self.subject_for(ev),
                         encode_event(ev),
-                        timeout=timeout,
-                        headers={"Nats-Msg-Id": msg_ids[0], "Nats-Expected-Stream": self.stream},
-                    )
-                ]
-            else:
-                futures = [
-                    await js.publish_async(
-                        self.subject_for(ev),
-                        encode_event(ev),
-                        wait_stall=timeout,
-                        headers={"Nats-Msg-Id": msg_id, "Nats-Expected-Stream": self.stream},
+                        {"Nats-Msg-Id": msg_id, "Nats-Expected-Stream": self.stream},
                     )
                     for ev, msg_id in zip(events, msg_ids, strict=True)
-                ]
-                acks = await asyncio.wait_for(asyncio.gather(*futures), timeout)
+                ],
+                timeout,
+            )
         except (
             TimeoutError,
+            AckError,
+            NoStreamError,
             nats.errors.Error,
             nats.js.errors.Error,
             OSError,
@@ -115,6 +133,6 @@ class Publisher:
         duplicates = [bool(a.duplicate) for a in acks]
         dup = sum(duplicates)
         if dup:
-            PUBLISHED.labels("true").inc(dup)
-        PUBLISHED.labels("false").inc(len(acks) - dup)
+            _PUBLISHED_DUPLICATE.inc(dup)
+        _PUBLISHED_NEW.inc(len(acks) - dup)
         return PublishResult(sequences=[a.seq for a in acks], duplicates=duplicates)

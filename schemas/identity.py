@@ -11,25 +11,27 @@ import functools
 import hashlib
 import re
 import unicodedata
-import uuid
 from datetime import datetime
 
 __all__ = ["listen_id", "normalize_name", "normalize_title", "stable_id"]
 
-_SPACE = re.compile(r"\s+")
 _FEAT = re.compile(r"\s*[\(\[]\s*(?:feat\.?|ft\.?|featuring)\s+[^\)\]]*[\)\]]\s*", re.IGNORECASE)
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "‐": "-", "–": "-", "—": "-"})
 
 
 def normalize_name(name: str) -> str:
     """Fold case, compatibility forms, quotes and white space so spellings of one name meet."""
-    folded = unicodedata.normalize("NFKC", name).translate(_QUOTES).casefold()
-    return _SPACE.sub(" ", folded).strip()
+    if not name.isascii():  # NFKC and the quote table change no ASCII character (the common case)
+        name = unicodedata.normalize("NFKC", name).translate(_QUOTES)
+    folded = name.casefold()
+    return " ".join(folded.split())  # str.split and re's \s agree on Unicode white space
 
 
 def normalize_title(title: str) -> str:
     """Like :func:`normalize_name`, and drop a "(feat. X)" credit that some clients put in titles."""
-    return normalize_name(_FEAT.sub(" ", title))
+    if "(" in title or "[" in title:
+        title = _FEAT.sub(" ", title)
+    return normalize_name(title)
 
 
 def listen_id(user: str, listened_at: datetime, artist: str, title: str) -> str:
@@ -40,7 +42,8 @@ def listen_id(user: str, listened_at: datetime, artist: str, title: str) -> str:
     digest = bytearray(hashlib.blake2b(key.encode(), digest_size=16).digest())
     digest[6] = (digest[6] & 0x0F) | 0x80  # version 8: custom
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return str(uuid.UUID(bytes=bytes(digest)))
+    h = digest.hex()  # str(uuid.UUID(bytes=...)), without building the object
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @functools.lru_cache(maxsize=1 << 17)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nats
@@ -110,6 +111,8 @@ class StreamClient:
     nc: NATS | None = None
     js: JetStreamContext | None = None
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    reconnect_hooks: list[Callable[[], None]] = field(default_factory=list)
+    """Called after NATS reconnects (caches of what may have passed unseen are dropped)."""
 
     async def connect(self, *, declare: bool = True) -> None:
         """Connect (retrying until it works) and declare the stream."""
@@ -154,6 +157,8 @@ class StreamClient:
 
     async def _reconnected(self) -> None:
         log.info("nats reconnected")
+        for hook in self.reconnect_hooks:
+            hook()
 
     @property
     def connected(self) -> bool:

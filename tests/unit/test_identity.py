@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -49,3 +52,39 @@ def test_stable_ids_are_signed_64_bit_and_kinds_do_not_collide() -> None:
     a = stable_id("artist", "Name")
     assert -(2**63) <= a < 2**63
     assert stable_id("genre", "Name") != a
+
+
+# The first implementation, kept as the reference: ids are stored forever, so any faster
+# normalisation must give exactly the same ids for every string.
+_REF_SPACE = re.compile(r"\s+")
+_REF_FEAT = re.compile(r"\s*[\(\[]\s*(?:feat\.?|ft\.?|featuring)\s+[^\)\]]*[\)\]]\s*", re.IGNORECASE)
+_REF_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "‐": "-", "–": "-", "—": "-"})
+
+
+def _reference_name(name: str) -> str:
+    folded = unicodedata.normalize("NFKC", name).translate(_REF_QUOTES).casefold()
+    return _REF_SPACE.sub(" ", folded).strip()
+
+
+def _reference_id(user: str, at: datetime, artist: str, title: str) -> str:
+    key = "\x1f".join(
+        (user, str(int(at.timestamp())), _reference_name(artist), _reference_name(_REF_FEAT.sub(" ", title)))
+    )
+    digest = bytearray(hashlib.blake2b(key.encode(), digest_size=16).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x80
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(digest)))
+
+
+_NAMES = st.one_of(
+    st.text(max_size=30),
+    st.text(alphabet=st.sampled_from(" \t\n\x1c\x1f\u00a0\u2003\u3000aA’“—ﬁ(feat. [ft)]Éé"), max_size=30),
+    st.from_regex(r"[A-Za-z ]{0,12}( \((feat\.|ft|featuring) [A-Za-z ]{1,8}\))?", fullmatch=True),
+)
+
+
+@given(_NAMES, _NAMES, _NAMES)
+def test_normalisation_and_ids_equal_the_reference(user: str, artist: str, title: str) -> None:
+    assert normalize_name(artist) == _reference_name(artist)
+    assert normalize_title(title) == _reference_name(_REF_FEAT.sub(" ", title))
+    assert listen_id(user, AT, artist, title) == _reference_id(user, AT, artist, title)
