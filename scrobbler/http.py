@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from scrobbler.errors import ScrobblerError
+from scrobbler.logs import REQUEST_ID
 
 __all__ = [
     "ErrorBody",
@@ -133,7 +134,7 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=rid)
+        token = REQUEST_ID.set(rid)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
@@ -149,7 +150,7 @@ class RequestIdMiddleware:
                     status=status_holder[0],
                     ms=round(elapsed * 1000, 1),
                 )
-            structlog.contextvars.unbind_contextvars("request_id")
+            REQUEST_ID.reset(token)
 
 
 def _route_of(scope: Scope) -> str:

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from typing import Any
 
 import structlog
 
 from scrobbler.settings import LogSettings
 
-__all__ = ["configure_logging"]
+__all__ = ["REQUEST_ID", "add_request_id", "configure_logging"]
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+"""The id of the HTTP request being served (set by ``RequestIdMiddleware``), logged with every line.
+
+A plain ContextVar: ``structlog.contextvars.bind_contextvars`` costs about 10 µs per request.
+"""
+
+
+def add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    rid = REQUEST_ID.get()
+    if rid is not None:
+        event.setdefault("request_id", rid)
+    return event
 
 
 def configure_logging(settings: LogSettings) -> None:
@@ -17,6 +33,7 @@ def configure_logging(settings: LogSettings) -> None:
     level = getattr(logging, settings.level)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
