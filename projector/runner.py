@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
 import nats.errors
@@ -24,6 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 from prometheus_client import Counter, Gauge
 
+from projector.pull import ConsumerGone, Puller, ack_sequences, connection_of
 from schemas.events import Event, decode_event
 
 __all__ = ["PoisonEvent", "Projection", "Sink", "ack_sequences"]
@@ -43,25 +44,6 @@ class Sink(Protocol):
     async def position(self) -> int: ...
 
     async def apply(self, batch: Sequence[tuple[int, Event]]) -> int: ...
-
-
-def ack_sequences(reply: str) -> tuple[int, int, int]:
-    """(times delivered, stream sequence, consumer sequence) from a JetStream ack subject.
-
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`` or, with a domain and
-    account hash, ``$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>...``;
-    parsed by hand because nats-py's full metadata (datetimes, dataclasses) costs more than the fold.
-    """
-    tokens = reply.split(".")
-    i = 4 if len(tokens) == 9 else 6
-    return int(tokens[i]), int(tokens[i + 1]), int(tokens[i + 2])
-
-
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    """Cancel a prefetch; messages it may have pulled are redelivered to the next subscription."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, nats.errors.Error, TimeoutError):
-        await task
 
 
 class PoisonEvent(RuntimeError):
@@ -90,7 +72,7 @@ class Projection:
     def durable(self) -> str:
         return self.sink.name
 
-    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+    async def _subscribe(self) -> Puller:
         """A fresh durable consumer starting right after the sink's checkpoint.
 
         The checkpoint committed with the rows is the truth, so the consumer is recreated from it
@@ -123,7 +105,7 @@ class Projection:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._next_delivery = 1
-        return await self.js.pull_subscribe_bind(self.durable, self.stream)
+        return await Puller(connection_of(self.js), self.stream, self.durable, batch=self.batch_size).start()
 
     def _in_order(self, msgs: list[Msg]) -> list[tuple[int, Msg]]:
         """The leading ``msgs`` that continue the consumer's delivery sequence (no gap, no redelivery),
@@ -137,15 +119,13 @@ class Projection:
             good.append((stream_seq, msg))
         return good
 
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+    async def _fetch(self, puller: Puller) -> list[Msg]:
         try:
-            return await sub.fetch(self.batch_size, timeout=1.0)
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
+            return await puller.next_batch(timeout=1.0)
         except (
             nats.errors.ConnectionClosedError,
             nats.errors.ConnectionReconnectingError,
-            ServiceUnavailableError,  # no consumer leader: a NATS cluster node went away, one is elected
+            nats.errors.OutboundBufferLimitError,
         ):
             await asyncio.sleep(0.5)
             return []
@@ -153,34 +133,34 @@ class Projection:
     async def run(self, stop: asyncio.Event) -> None:
         """Project until ``stop`` is set; raises :class:`PoisonEvent` on an event it cannot apply.
 
-        The next batch is fetched while the current one is written, so the stream and the
-        database work at the same time.
+        The :class:`~projector.pull.Puller` asks for the next batch while the current one is
+        written, so the stream and the database work at the same time.
         """
-        sub = await self._subscribe()
+        puller = await self._subscribe()
         log.info("projection started", projection=self.durable, position=self.position)
-        pending = asyncio.create_task(self._fetch(sub))
         try:
             while not stop.is_set():
-                msgs = await pending
-                pending = asyncio.create_task(self._fetch(sub))
+                try:
+                    msgs = await self._fetch(puller)
+                except ConsumerGone:
+                    msgs, gone = [], True
+                else:
+                    gone = False
                 good = self._in_order(msgs)
                 if good:
                     await self._apply(good)
-                if len(good) < len(msgs):
+                if gone or len(good) < len(msgs):
                     log.warning(
                         "delivery gap, resubscribing from checkpoint",
                         projection=self.durable,
                         position=self.position,
                     )
-                    await _cancel(pending)
                     with contextlib.suppress(nats.errors.Error, TimeoutError):
-                        await sub.unsubscribe()
-                    sub = await self._subscribe()
-                    pending = asyncio.create_task(self._fetch(sub))
+                        await puller.stop()
+                    puller = await self._subscribe()
         finally:
-            await _cancel(pending)
             with contextlib.suppress(nats.errors.Error, TimeoutError):
-                await sub.unsubscribe()
+                await puller.stop()
 
     async def _apply(self, msgs: list[tuple[int, Msg]]) -> None:
         started = time.perf_counter()

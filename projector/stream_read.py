@@ -1,9 +1,10 @@
 """Reading a range of the stream in order, fast, without a durable consumer (replay, backup).
 
 An ephemeral pull consumer with no acks (``AckPolicy.NONE``) over every subject of the stream
-delivers each message once, in stream order. The reader checks that sequences are contiguous:
-on a hole it recreates the consumer at the missing sequence once, and only a hole that is still
-there (messages really gone from the stream) is accepted.
+delivers each message once, in stream order, read ahead by a :class:`~projector.pull.Puller`.
+The reader checks that sequences are contiguous: on a hole it recreates the consumer at the
+missing sequence once, and only a hole that is still there (messages really gone from the
+stream) is accepted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+
+from projector.pull import Puller, ack_sequences, connection_of
 
 __all__ = ["StoredMsg", "read_range", "stream_bounds"]
 
@@ -70,19 +73,18 @@ async def read_range(
                 mem_storage=True,
             ),
         )
-        sub = await js.pull_subscribe_bind(name, stream=stream)
+        puller = await Puller(connection_of(js), stream, name, batch=batch).start()
         try:
             while expected <= last:
-                try:
-                    msgs = await sub.fetch(min(batch, last - expected + 1), timeout=2.0)
-                except (TimeoutError, nats.errors.TimeoutError):
+                msgs = await puller.next_batch(timeout=2.0)
+                if not msgs:
                     if (await stream_bounds(js, stream))[1] < expected:
                         return  # the stream holds nothing more
                     continue
                 out: list[StoredMsg] = []
                 hole = False
                 for msg in msgs:
-                    seq = msg.metadata.sequence.stream
+                    seq = ack_sequences(msg.reply)[1]
                     if seq < expected:
                         continue
                     if seq > expected and retried_at != expected:
@@ -105,5 +107,5 @@ async def read_range(
                     break
         finally:
             with contextlib.suppress(nats.errors.Error, NotFoundError, TimeoutError):
-                await sub.unsubscribe()
+                await puller.stop()
                 await js.delete_consumer(stream, name)
