@@ -108,8 +108,15 @@ async def replay_cube(
     return position, True
 
 
-def run_cube_replay(settings: Settings, nats_url: str, from_seq: int, restart: bool, console: Console) -> str:
-    """The CLI's cube step; returns the line to print."""
+def run_cube_replay(
+    settings: Settings,
+    nats_url: str,
+    from_seq: int,
+    restart: bool,
+    console: Console,
+    report: ProgressFn | None = None,
+) -> str:
+    """The CLI's cube step (its own progress bar unless ``report`` is given); returns the line to print."""
     from scrobbler.replay import progress_bar
 
     async def main() -> tuple[int, bool]:
@@ -117,9 +124,13 @@ def run_cube_replay(settings: Settings, nats_url: str, from_seq: int, restart: b
         await client.connect()
         assert client.js is not None
         try:
-            with progress_bar("cube", console) as report:
+            if report is not None:
                 return await replay_cube(
                     client.js, settings, restart=restart, from_seq=from_seq, progress=report
+                )
+            with progress_bar("cube", console) as bar:
+                return await replay_cube(
+                    client.js, settings, restart=restart, from_seq=from_seq, progress=bar
                 )
         finally:
             await client.close()

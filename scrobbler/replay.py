@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from queue import Empty
 
 import click
 from rich.console import Console
@@ -35,10 +38,8 @@ class RateColumn(ProgressColumn):
         return Text(f"{speed:,.0f} ev/s" if speed else "- ev/s", style="progress.data.speed")
 
 
-@contextmanager
-def progress_bar(label: str, console: Console) -> Iterator[ProgressFn]:
-    """A rich progress bar (events, events/s, ETA, stream sequence); yields the replay's callback."""
-    with Progress(
+def _progress(console: Console) -> Progress:
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -48,28 +49,100 @@ def progress_bar(label: str, console: Console) -> Iterator[ProgressFn]:
         TimeRemainingColumn(),
         TextColumn("seq {task.fields[position]}"),
         console=console,
-    ) as progress:
-        task = progress.add_task(label, total=None, position=0)
+    )
 
-        def report(p: ReplayProgress) -> None:
-            progress.update(
-                task, completed=p.done, total=p.total, position=p.position, description=f"{label} {p.phase}"
-            )
 
-        yield report
+def _reporter(progress: Progress, label: str) -> ProgressFn:
+    task = progress.add_task(label, total=None, position=0)
+
+    def report(p: ReplayProgress) -> None:
+        progress.update(
+            task, completed=p.done, total=p.total, position=p.position, description=f"{label} {p.phase}"
+        )
+
+    return report
+
+
+@contextmanager
+def progress_bar(label: str, console: Console) -> Iterator[ProgressFn]:
+    """A rich progress bar (events, events/s, ETA, stream sequence); yields the replay's callback."""
+    with _progress(console) as progress:
+        yield _reporter(progress, label)
 
 
 async def _run_sql(
-    settings: Settings, nats_url: str, from_seq: int, restart: bool, console: Console
+    settings: Settings, nats_url: str, from_seq: int, restart: bool, report: ProgressFn
 ) -> ReplayResult:
     client = StreamClient(nats_url, settings.nats, name="scrobbler-replay")
     await client.connect()
     assert client.js is not None
     try:
-        with progress_bar("sql", console) as report:
-            return await replay_sql(client.js, settings, from_seq=from_seq, restart=restart, progress=report)
+        return await replay_sql(client.js, settings, from_seq=from_seq, restart=restart, progress=report)
     finally:
         await client.close()
+
+
+def _sql_line(result: ReplayResult) -> str:
+    return (
+        f"sql: rebuilt {result.events:,} events in {result.seconds:.1f}s "
+        f"({result.rate:,.0f} events/s), live at stream sequence {result.position}"
+    )
+
+
+def _cube_child(
+    settings: Settings, nats_url: str, from_seq: int, restart: bool, queue: multiprocessing.Queue[object]
+) -> None:
+    """The cube rebuild in its own process: progress and the final line go back through ``queue``."""
+    from scrobbler.cube_replay import run_cube_replay
+    from scrobbler.logs import configure_logging
+
+    configure_logging(settings.log)
+    try:
+        line = run_cube_replay(settings, nats_url, from_seq, restart, Console(stderr=True), report=queue.put)
+        queue.put(("done", line))
+    except BaseException as exc:
+        queue.put(("failed", f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _replay_both(settings: Settings, url: str, from_seq: int, restart: bool, console: Console) -> list[str]:
+    """SQL here and the cube in a second process, at once: each is one core's work (the fold), and
+    they read the stream independently."""
+    ctx = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[object] = ctx.Queue()
+    child = ctx.Process(target=_cube_child, args=(settings, url, from_seq, restart, queue), daemon=True)
+    outcome: list[tuple[str, str]] = []
+    with _progress(console) as progress:
+        sql_report = _reporter(progress, "sql")
+        cube_report = _reporter(progress, "cube")
+        child.start()
+
+        def drain() -> None:
+            while True:
+                try:
+                    item = queue.get(timeout=0.5)
+                except Empty:
+                    if not child.is_alive():
+                        return
+                    continue
+                if isinstance(item, ReplayProgress):
+                    cube_report(item)
+                else:
+                    outcome.append(item)  # type: ignore[arg-type]
+                    return
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        try:
+            sql = asyncio.run(_run_sql(settings, url, from_seq, restart, sql_report))
+        finally:
+            reader.join()
+            child.join()
+    lines = [_sql_line(sql)]
+    if not outcome or outcome[0][0] != "done":
+        detail = outcome[0][1] if outcome else f"the cube process exited with {child.exitcode}"
+        raise click.ClickException(f"{lines[0]}; cube replay failed: {detail}")
+    return [*lines, outcome[0][1]]
 
 
 def _cube_available() -> bool:
@@ -105,12 +178,14 @@ def replay_command(sql: bool, cube: bool, from_seq: int, restart: bool) -> None:
     if not sql and not cube:
         sql = cube = True
     with _nats(settings) as url:
+        if sql and cube and _cube_available():
+            for line in _replay_both(settings, url, from_seq, restart, console):
+                click.echo(line)
+            return
         if sql:
-            result = asyncio.run(_run_sql(settings, url, from_seq, restart, console))
-            click.echo(
-                f"sql: rebuilt {result.events:,} events in {result.seconds:.1f}s "
-                f"({result.rate:,.0f} events/s), live at stream sequence {result.position}"
-            )
+            with progress_bar("sql", console) as report:
+                result = asyncio.run(_run_sql(settings, url, from_seq, restart, report))
+            click.echo(_sql_line(result))
         if cube:
             if not _cube_available():
                 raise click.ClickException(

@@ -50,3 +50,27 @@ async def test_cube_replay_builds_beside_then_swaps_when_free(
     assert (pos, n) == (301, expected)
     async with running_stack(settings, extensions=ext, extra_routes=cube_routes()) as stack:
         assert (await stack.client.get("/api/v1/stats/artists", params={"limit": 200})).json() == before
+
+
+async def test_replay_of_both_models_runs_them_side_by_side(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
+    """``scrobbler replay`` without flags: SQL here, the cube in a second process, both switched."""
+    settings = make_settings(tmp_path, nats_server.url)
+    ext = [cube_extension(settings)]
+    async with running_stack(settings, extensions=ext, extra_routes=cube_routes()) as stack:
+        assert (await stack.client.post("/api/v1/scrobble", json=scrobbles_for(0, 200))).status_code == 202
+        assert await stack.wait_count(200) == 200
+        before = (await stack.client.get("/api/v1/stats/artists", params={"limit": 200})).json()
+    old_replica, _, _ = _cube_state(settings.db.duckdb_path)
+
+    code, out, err = await run_cli(settings, "replay")
+    assert code == 0, err
+    assert "sql: rebuilt 200 events" in out
+    assert "swapped in" in out
+    replica, pos, n = _cube_state(settings.db.duckdb_path)
+    assert replica != old_replica
+    assert (pos, n) == (200, 200)
+    async with running_stack(settings, extensions=ext, extra_routes=cube_routes()) as stack:
+        assert await stack.count() == 200
+        assert (await stack.client.get("/api/v1/stats/artists", params={"limit": 200})).json() == before
