@@ -12,6 +12,7 @@ database work at the same time, and the buffer never holds more than two request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -72,7 +73,10 @@ class Puller:
     _sub: Subscription | None = None
     _inbox: str = ""
     _buffer: list[Msg] = field(default_factory=list)
+    linger_s: float = 0.02
+    """After the first message, how long to wait for a full batch (bigger transactions downstream)."""
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _filled: asyncio.Event = field(default_factory=asyncio.Event)
     _remaining: int = 0
     """Messages the outstanding request may still deliver (0: no request outstanding)."""
     _requested_at: float = 0.0
@@ -113,6 +117,8 @@ class Puller:
         else:
             self._buffer.append(msg)
             self._remaining -= 1
+        if self._remaining <= 0 or len(self._buffer) >= self.batch or self._error is not None:
+            self._filled.set()
         if self._remaining <= 0 and self._error is None and len(self._buffer) < self.batch and self._sub:
             await self._request()  # the next request, while the caller works on what it took
         self._arrived.set()
@@ -133,6 +139,13 @@ class Puller:
             except TimeoutError:
                 if time.monotonic() - self._requested_at > self.expires_s + 2.0:
                     self._remaining = 0  # its answer was lost (a reconnect): ask again next time
+        if self._buffer and len(self._buffer) < self.batch and self._error is None:
+            # More is on its way: wait a moment for a full batch rather than return a sliver.
+            self._filled.clear()
+            if len(self._buffer) < self.batch and self._remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.linger_s):
+                        await self._filled.wait()
         if self._error is not None and not self._buffer:
             raise self._error
         taken, self._buffer = self._buffer, []
