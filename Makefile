@@ -8,7 +8,7 @@ HAVE_NODE := $(shell command -v npm >/dev/null 2>&1 && echo yes)
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/package-lock.json web/vite.config.ts -type f 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: run test setup web lint fmt test-unit test-e2e bench bench-quick clean
+.PHONY: run test setup web chromium lint fmt test-unit test-e2e bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,11 +33,10 @@ endif
 run: setup web
 	$(VENV)/bin/scrobbler run
 
-test: setup web
+test: setup web chromium
 ifeq ($(HAVE_NODE),yes)
 	@if [ -f web/package.json ]; then cd web && npm run check && npm test; fi
 endif
-	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; } || echo "chromium not installed: the web e2e test will skip"
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-unit: setup
@@ -58,7 +57,7 @@ $(BENCH_STAMP): $(STAMP)
 	@rm -f $(VENV)/.bench-*
 	@touch $@
 
-bench: setup web $(BENCH_STAMP)
+bench: setup web chromium $(BENCH_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
 bench-quick: setup $(BENCH_STAMP)
@@ -66,3 +65,7 @@ bench-quick: setup $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist data .pytest_cache .mypy_cache .ruff_cache
+
+# Debian's Chromium for the web e2e test and the dashboard first-render figure (never a download).
+chromium:
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; } || echo "chromium not installed: the web e2e test will skip"

@@ -17,7 +17,7 @@ from bench.context import EncodedEvents
 from scrobbler.settings import NatsSettings
 from scrobbler.stream import ensure_stream
 
-__all__ = ["connect", "consume", "create_stream", "publish_events"]
+__all__ = ["connect", "consume", "create_stream", "load_events", "publish_events"]
 
 
 async def connect(url: str) -> tuple[NATS, JetStreamContext]:
@@ -61,6 +61,42 @@ async def publish_events(
             await asyncio.gather(*pending)
             pending.clear()
     await asyncio.gather(*pending)
+    return time.perf_counter() - started
+
+
+async def load_events(
+    nc: NATS,
+    events: EncodedEvents,
+    *,
+    stream: str,
+    start: int = 0,
+    stop: int | None = None,
+    window: int = 4000,
+) -> float:
+    """Fill a stream for a scenario (not a measured figure) with ingest's own pipelined publisher
+    (:class:`ingest.acks.AckInbox`, several times faster than ``publish_async``); returns seconds."""
+    from ingest.acks import AckInbox
+
+    stop = len(events.payloads) if stop is None else stop
+    inbox = AckInbox(nc)
+    await inbox.start()
+    started = time.perf_counter()
+    try:
+        for lo in range(start, stop, window):
+            hi = min(stop, lo + window)
+            await inbox.publish_all(
+                [
+                    (
+                        events.subjects[i],
+                        events.payloads[i],
+                        {"Nats-Msg-Id": events.ids[i], "Nats-Expected-Stream": stream},
+                    )
+                    for i in range(lo, hi)
+                ],
+                timeout=60.0,
+            )
+    finally:
+        await inbox.stop()
     return time.perf_counter() - started
 
 

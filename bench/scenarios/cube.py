@@ -21,7 +21,7 @@ from nats.aio.msg import Msg
 from bench.context import Context
 from bench.row import Row, unavailable
 from bench.servers import RssSampler
-from bench.stream_load import connect, consume, create_stream, publish_events
+from bench.stream_load import connect, consume, create_stream, load_events
 from projector.folds.sql_rows import catalogue_ids
 from schemas.events import ListenRecorded, decode_event
 from schemas.subjects import stream_subjects
@@ -98,7 +98,7 @@ def run(ctx: Context) -> Row:
             nc, js = await connect(nats.url)
             try:
                 await create_stream(js, "SCROBBLES", "scrobbles")
-                await publish_events(js, ctx.events, stream="SCROBBLES", stop=n)
+                await load_events(nc, ctx.events, stream="SCROBBLES", stop=n)
                 ceil = await _ceiling(js, n, str(work / "ceiling.duckdb"))
                 ctx.say(f"cube ceiling (raw consume + one bulk insert): {ceil:,.0f} events/s")
                 rate, rss = await _ours(js, n, str(work / "cube.duckdb"))

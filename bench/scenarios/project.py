@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from bench.context import Context
 from bench.row import Row
 from bench.servers import RssSampler, scrobbler, scrobbler_env, spawn
-from bench.stream_load import connect, consume, create_stream, publish_events
+from bench.stream_load import connect, consume, create_stream, load_events
 from projector.db import create_engine
 from projector.folds.sql_rows import Writes, plan
 from projector.migrate import migrate
@@ -163,7 +163,7 @@ async def _publish(url: str, ctx: Context, n: int) -> float:
     nc, js = await connect(url)
     try:
         await create_stream(js, "SCROBBLES", "scrobbles")
-        return await publish_events(js, ctx.events, stream="SCROBBLES", stop=n)
+        return await load_events(nc, ctx.events, stream="SCROBBLES", stop=n)
     finally:
         await nc.close()
 

@@ -9,7 +9,7 @@ import time
 from bench.context import Context
 from bench.row import Row, unavailable
 from bench.servers import RssSampler, scrobbler, scrobbler_env
-from bench.stream_load import connect, create_stream, publish_events
+from bench.stream_load import connect, create_stream, load_events
 
 __all__ = ["available", "run"]
 
@@ -26,7 +26,7 @@ async def _publish(url: str, ctx: Context) -> None:
     nc, js = await connect(url)
     try:
         await create_stream(js, "SCROBBLES", "scrobbles")
-        await publish_events(js, ctx.events, stream="SCROBBLES")
+        await load_events(nc, ctx.events, stream="SCROBBLES")
     finally:
         await nc.close()
 
