@@ -50,6 +50,8 @@ class Maloja:
 
     def scrobble(self, body: dict[str, Any]) -> None:
         r = self.client.post("/apis/mlj_1/newscrobble", json={**body, "key": API_KEY})
+        if r.status_code == 409:
+            return  # Maloja keys scrobbles by second: another user's listen at that second (answered)
         r.raise_for_status()
 
     def top_artists(self) -> list[Any]:

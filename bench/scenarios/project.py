@@ -173,7 +173,7 @@ def run(ctx: Context) -> Row:
     work = ctx.scratch("project")
     with ctx.nats("project") as nats:
         seconds = asyncio.run(_publish(nats.url, ctx, n))
-        ctx.say(f"project: {n:,} events in the stream ({n / seconds:,.0f}/s publish_async)")
+        ctx.say(f"project: {n:,} events in the stream ({n / seconds:,.0f}/s, ingest's pipelined publisher)")
 
         async def ceiling() -> float:
             async with mariadb_database("ceil") as dsn:
