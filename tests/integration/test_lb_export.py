@@ -82,7 +82,8 @@ async def test_one_shot_export_reports_submitted_and_skipped(
             assert (again["submitted"], again["skipped"]) == (0, 9)
             assert again["skipped_reasons"]["already exported to this ListenBrainz account"] == 5
             assert len(fake.submitted) == 5
-            job = (await s.client.get(f"/api/v1/jobs/{again['job_id']}")).json()
+            # Job state is read from the SQL read model: visible once the projector applied it.
+            job = await wait_job(s, again["job_id"], "done", timeout=10)
             assert job["kind"] == "export-listenbrainz"
 
             bad = await s.client.post(
