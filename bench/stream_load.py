@@ -17,7 +17,7 @@ from bench.context import EncodedEvents
 from scrobbler.settings import NatsSettings
 from scrobbler.stream import ensure_stream
 
-__all__ = ["connect", "consume", "create_stream", "load_events", "publish_events"]
+__all__ = ["connect", "consume", "create_stream", "fill_stream", "load_events", "publish_events"]
 
 
 async def connect(url: str) -> tuple[NATS, JetStreamContext]:
@@ -98,6 +98,16 @@ async def load_events(
     finally:
         await inbox.stop()
     return time.perf_counter() - started
+
+
+async def fill_stream(url: str, events: EncodedEvents, *, stop: int | None = None) -> float:
+    """Create the product's stream ``SCROBBLES`` on ``url`` and load ``events[:stop]``; returns seconds."""
+    nc, js = await connect(url)
+    try:
+        await create_stream(js, "SCROBBLES", "scrobbles")
+        return await load_events(nc, events, stream="SCROBBLES", stop=stop)
+    finally:
+        await nc.close()
 
 
 async def consume(

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from bench.context import Context
 from bench.row import Row
 from bench.servers import RssSampler, scrobbler, scrobbler_env, spawn
-from bench.stream_load import connect, consume, create_stream, load_events
+from bench.stream_load import connect, consume, fill_stream
 from projector.db import create_engine
 from projector.folds.sql_rows import Writes, plan
 from projector.migrate import migrate
@@ -159,20 +159,11 @@ async def _follow(dsn: str, n: int, timeout: float) -> tuple[float, int, float]:
         await engine.dispose()
 
 
-async def _publish(url: str, ctx: Context, n: int) -> float:
-    nc, js = await connect(url)
-    try:
-        await create_stream(js, "SCROBBLES", "scrobbles")
-        return await load_events(nc, ctx.events, stream="SCROBBLES", stop=n)
-    finally:
-        await nc.close()
-
-
 def run(ctx: Context) -> Row:
     n = ctx.n
     work = ctx.scratch("project")
     with ctx.nats("project") as nats:
-        seconds = asyncio.run(_publish(nats.url, ctx, n))
+        seconds = asyncio.run(fill_stream(nats.url, ctx.events, stop=n))
         ctx.say(f"project: {n:,} events in the stream ({n / seconds:,.0f}/s, ingest's pipelined publisher)")
 
         async def ceiling() -> float:

@@ -29,7 +29,7 @@ import httpx
 from bench.context import Context
 from bench.row import Row, unavailable
 from bench.servers import free_port, run_loadgen, scrobbler, scrobbler_env, spawn
-from bench.stream_load import connect, create_stream, load_events
+from bench.stream_load import fill_stream
 
 __all__ = ["available", "run"]
 
@@ -51,15 +51,6 @@ CEILING_SQL = (
 
 def available() -> bool:
     return importlib.util.find_spec("query_api.routes.stats") is not None
-
-
-async def _publish(url: str, ctx: Context) -> None:
-    nc, js = await connect(url)
-    try:
-        await create_stream(js, "SCROBBLES", "scrobbles")
-        await load_events(nc, ctx.events, stream="SCROBBLES")
-    finally:
-        await nc.close()
 
 
 def _wait_cube(client: httpx.Client, n: int, timeout: float) -> None:
@@ -143,7 +134,7 @@ def run(ctx: Context) -> Row:
             seed_rate = seed_cube(work / "data" / "cube.duckdb", ctx.catalogue, ctx.columns, ctx.say)
             ctx.say(f"query: cube of {n:,} listens folded from the generator at {seed_rate:,.0f}/s")
         else:
-            asyncio.run(_publish(nats.url, ctx))
+            asyncio.run(fill_stream(nats.url, ctx.events))
         port = free_port()
         env = scrobbler_env(work / "data", nats.url, port=port)
         subprocess.run(scrobbler("migrate"), env=env, check=True, capture_output=True)

@@ -9,7 +9,7 @@ import time
 from bench.context import Context
 from bench.row import Row, unavailable
 from bench.servers import RssSampler, scrobbler, scrobbler_env
-from bench.stream_load import connect, create_stream, load_events
+from bench.stream_load import fill_stream
 
 __all__ = ["available", "run"]
 
@@ -22,22 +22,13 @@ def available() -> bool:
     return done.returncode == 0
 
 
-async def _publish(url: str, ctx: Context) -> None:
-    nc, js = await connect(url)
-    try:
-        await create_stream(js, "SCROBBLES", "scrobbles")
-        await load_events(nc, ctx.events, stream="SCROBBLES")
-    finally:
-        await nc.close()
-
-
 def run(ctx: Context) -> Row:
     if not available():
         return unavailable("s for 10M", TARGET, "`scrobbler replay` (the operator engineer builds it)")
     n = ctx.n
     work = ctx.scratch("replay")
     with ctx.nats("replay") as nats:
-        asyncio.run(_publish(nats.url, ctx))
+        asyncio.run(fill_stream(nats.url, ctx.events))
         env = scrobbler_env(work / "data", nats.url)
         subprocess.run(scrobbler("migrate"), env=env, check=True, capture_output=True)
         t0 = time.perf_counter()
