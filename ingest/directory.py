@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ingest.single_flight import shared_load
 from projector.tables import config, tokens, users
 from schemas.config_keys import CONFIG_KEYS
 from scrobbler.secrets import SecretBox
@@ -44,18 +45,13 @@ class Directory:
         now = time.monotonic()
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        loading = self._loading.get(key)
-        if loading is None:  # one load, in its own task: a cancelled request does not cancel it
-            loading = self._loading[key] = asyncio.ensure_future(self._load(key, load))
-        return await asyncio.shield(loading)
 
-    async def _load(self, key: str, load: Callable[[], Awaitable[object]]) -> object:
-        try:
+        async def load_and_keep() -> object:
             value = await load()
             self._cache[key] = (time.monotonic(), value)
             return value
-        finally:
-            self._loading.pop(key, None)
+
+        return await shared_load(self._loading, key, load_and_keep)
 
     def forget(self) -> None:
         self._cache.clear()

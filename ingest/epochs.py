@@ -24,6 +24,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from ingest.single_flight import shared_load
 from schemas.subjects import tombstone_subject
 
 __all__ = ["TombstoneEpochs"]
@@ -59,20 +60,14 @@ class TombstoneEpochs:
             return 0
 
     async def _last_seq(self, js: JetStreamContext, user: str | None) -> int:
-        loading = self._loading.get(user)
-        if loading is None:  # one read, in its own task: a cancelled request does not cancel it
-            loading = self._loading[user] = asyncio.ensure_future(self._load(js, user))
-        return await asyncio.shield(loading)
-
-    async def _load(self, js: JetStreamContext, user: str | None) -> int:
-        generation = self._generation
-        try:
+        async def read_and_keep() -> int:
+            generation = self._generation
             seq = await self._read_last_seq(js, user)
-        finally:
-            self._loading.pop(user, None)
-        if generation == self._generation:  # no tombstone passed while reading
-            self._cache[user] = (time.monotonic(), seq)
-        return seq
+            if generation == self._generation:  # no tombstone passed while reading
+                self._cache[user] = (time.monotonic(), seq)
+            return seq
+
+        return await shared_load(self._loading, user, read_and_keep)
 
     def _fresh(self, user: str | None, now: float) -> int | None:
         hit = self._cache.get(user)
