@@ -57,8 +57,9 @@ class Publisher:
         if self.epochs is None:
             self.epochs = TombstoneEpochs(self.stream, self.subject_prefix)
 
-    async def _inbox_for(self, client: StreamClient) -> AckInbox:
+    async def _ack_inbox(self) -> AckInbox:
         """The ack inbox of this connection; on first use also the tombstone watch of the epochs."""
+        client = self.client
         nc = client.nc
         assert nc is not None
         if self._inbox is not None and self._inbox.nc is nc:
@@ -103,7 +104,7 @@ class Publisher:
             raise Unavailable("the event stream is not reachable; retry later")
         timeout = self.client.settings.publish_timeout_s
         try:
-            inbox = await self._inbox_for(self.client)
+            inbox = await self._ack_inbox()
             msg_ids = await self._msg_ids(events)
             acks = await inbox.publish_all(
                 [

@@ -124,13 +124,10 @@ def run_cube_replay(
         await client.connect()
         assert client.js is not None
         try:
-            if report is not None:
+            bar = contextlib.nullcontext(report) if report is not None else progress_bar("cube", console)
+            with bar as progress:
                 return await replay_cube(
-                    client.js, settings, restart=restart, from_seq=from_seq, progress=report
-                )
-            with progress_bar("cube", console) as bar:
-                return await replay_cube(
-                    client.js, settings, restart=restart, from_seq=from_seq, progress=bar
+                    client.js, settings, restart=restart, from_seq=from_seq, progress=progress
                 )
         finally:
             await client.close()
