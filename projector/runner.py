@@ -81,6 +81,8 @@ class Projection:
         """
         self.position = await self.sink.position()
         POSITION.labels(self.durable).set(self.position)
+        async with self._advanced:  # a sink already at the awaited sequence answers its waiters now
+            self._advanced.notify_all()
         wanted = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.ALL,

@@ -290,7 +290,8 @@ def restore_command(path: Path, no_rebuild: bool) -> None:
                     "; cube rebuilt"
                     if swapped
                     else (
-                        "; the cube is held by a running query API: stop it, delete the cube file, start it"
+                        "; the cube is held by a process that does not answer swap requests:"
+                        " stop it, delete the cube file, start it"
                     )
                 )
             except ImportError:

@@ -2,11 +2,11 @@
 
 The new file ``<cube>.replay`` is built with the query API's own :class:`CubeSink` (same fold,
 same checkpoint table), so it is what the query API would have built. DuckDB lets one process
-hold a file, and the running query API holds the live cube, so the swap (an atomic rename) happens
-only while the query API is stopped: run the replay while it serves (the long part), stop it, run
-the replay again (it resumes and only applies the tail), start it. The new file has a new replica
-id, so the query API's consumer for it is new and starts right after the file's checkpoint; the
-old file's durable consumer is deleted.
+hold a file: when a query API holds the live cube, the replay asks it (a NATS request on
+:func:`~query_api.cube.extension.swap_subject`) to take the new file, which it does without a
+restart (see :meth:`~query_api.cube.extension.Cube.swap_in`); when none does, the replay renames
+the file itself. The new file has a new replica id, so its consumer is new and starts right after
+the file's checkpoint; the old file's durable consumer is deleted.
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ import os
 from pathlib import Path
 
 import duckdb
+import msgspec
 import nats.errors
 import structlog
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from rich.console import Console
 
+from projector.pull import connection_of
 from projector.replay import ProgressFn, replay_into
-from query_api.cube.schema import open_cube
+from query_api.cube.extension import SwapAnswer, swap_subject
+from query_api.cube.schema import open_cube, replay_path
 from query_api.cube.sink import CubeSink
 from scrobbler.settings import Settings
 from scrobbler.stream import StreamClient
@@ -35,11 +38,25 @@ log = structlog.get_logger(__name__)
 
 
 class CubeInUse(RuntimeError):
-    """The live cube file is held by a running query API."""
+    """The live cube file is held by a process that did not take the new one."""
 
 
-def _replay_path(live: Path) -> Path:
-    return live.with_name(live.name + ".replay")
+SWAP_TIMEOUT_S = 120.0
+"""How long the running query API may take to fold the new file up to its own position and switch."""
+
+
+async def _ask_query_api(js: JetStreamContext, settings: Settings) -> int | None:
+    """Ask the query API holding the live cube to take the new file; its position after the swap,
+    or None when no query API answers on the swap subject."""
+    nc = connection_of(js)
+    try:
+        msg = await nc.request(swap_subject(settings), b"", timeout=SWAP_TIMEOUT_S)
+    except nats.errors.NoRespondersError:
+        return None
+    answer = msgspec.json.decode(msg.data, type=SwapAnswer)
+    if answer.error:
+        raise CubeInUse(f"the query API holding the cube did not take the new one: {answer.error}")
+    return answer.position
 
 
 def cube_in_use(path: Path) -> bool:
@@ -81,10 +98,10 @@ async def replay_cube(
     from_seq: int = 1,
     progress: ProgressFn | None = None,
 ) -> tuple[int, bool]:
-    """Build (or resume) ``<cube>.replay`` to the end of the stream, swap it in when the live cube is
-    free; returns (position, swapped)."""
+    """Build (or resume) ``<cube>.replay`` to the end of the stream, then swap it in (by the running
+    query API when one holds the live cube); returns (position, swapped)."""
     live = settings.db.duckdb_path
-    new = _replay_path(live)
+    new = replay_path(live)
     if restart:
         for p in (new, new.with_name(new.name + ".wal")):
             with contextlib.suppress(FileNotFoundError):
@@ -98,7 +115,8 @@ async def replay_cube(
         sink.close()
         await asyncio.to_thread(con.close)
     if cube_in_use(live):
-        return position, False
+        taken = await _ask_query_api(js, settings)
+        return (position, False) if taken is None else (taken, True)
     old_id = _replica_id(live)
     _swap_files(new, live)
     if old_id:
@@ -135,9 +153,9 @@ def run_cube_replay(
     position, swapped = asyncio.run(main())
     if swapped:
         return f"cube: rebuilt to stream sequence {position} and swapped in at {settings.db.duckdb_path}"
-    building = _replay_path(settings.db.duckdb_path)
+    building = replay_path(settings.db.duckdb_path)
     return (
         f"cube: rebuilt to stream sequence {position} in {building}, but the live "
-        "cube is held by a running query API: stop it, run `scrobbler replay --cube` again (it only applies "
-        "the tail), then start it"
+        "cube is held by a process that does not answer swap requests (a query API of an older version?):"
+        " stop it, run `scrobbler replay --cube` again (it only applies the tail), then start it"
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-__all__ = ["FACT_TABLES", "SCHEMA_VERSION", "open_cube"]
+__all__ = ["FACT_TABLES", "SCHEMA_VERSION", "open_cube", "replay_path"]
 
 SCHEMA_VERSION = "1"
 FACT_TABLES = ("listens", "credits", "listen_genres")
@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS genres (id BIGINT PRIMARY KEY, name VARCHAR NOT NULL)
 CREATE TABLE IF NOT EXISTS users (name VARCHAR PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS config (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 """
+
+
+def replay_path(live: Path) -> Path:
+    """Where ``scrobbler replay --cube`` builds the cube that replaces ``live``."""
+    return live.with_name(live.name + ".replay")
 
 
 def open_cube(path: Path, *, memory_limit: str | None = None) -> tuple[duckdb.DuckDBPyConnection, str]:
