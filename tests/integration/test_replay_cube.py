@@ -45,7 +45,9 @@ async def _cube_model(stack: Stack) -> dict[str, Any]:
     return {"model": model, "consumers": {c["name"] for c in status["consumers"]}}
 
 
-async def test_cube_replay_swaps_into_the_running_query_api(tmp_path: Path, nats_server: EmbeddedNats) -> None:
+async def test_cube_replay_swaps_into_the_running_query_api(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
     """The query API takes the rebuilt file without a restart: every read during the switch answers,
     with the same numbers, and the new cube goes on following the stream."""
     settings = make_settings(tmp_path, nats_server.url)
