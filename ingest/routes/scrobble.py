@@ -10,6 +10,7 @@ from litestar import Request, post
 
 from ingest.convert import decode_scrobbles, scrobbles_to_events
 from ingest.state import IngestState
+from scrobbler.http import read_body
 
 __all__ = ["Accepted", "submit_scrobbles"]
 
@@ -37,10 +38,9 @@ class Accepted(msgspec.Struct, frozen=True):
 )
 async def submit_scrobbles(request: Request[Any, Any, Any]) -> Accepted:
     state: IngestState = request.app.state.ingest
-    items = decode_scrobbles(await request.body())
-    events = scrobbles_to_events(
-        items, default_user=await state.directory.default_user(), received_at=datetime.now(UTC)
-    )
+    items = decode_scrobbles(await read_body(request))
+    default_user = "" if all(item.user for item in items) else await state.directory.default_user()
+    events = scrobbles_to_events(items, default_user=default_user, received_at=datetime.now(UTC))
     result = await state.publisher.publish_all(events)
     return Accepted(
         listen_ids=[e.event_id for e in events], accepted=len(events), duplicates=result.duplicate_count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -207,3 +208,21 @@ async def test_history_pages_by_cursor_and_by_seed_period(stack: Stack) -> None:
     bad = await stack.client.get("/api/v1/listens", params={"period": "week", "value": "March"})
     assert bad.status_code == 400
     assert "value" in bad.json()["detail"]
+
+
+async def test_body_over_the_limit_is_413_and_chunked_bodies_are_read_whole(stack: Stack) -> None:
+    """Ingest reads bodies straight from the ASGI channel: the size limit and multi-chunk bodies hold."""
+    huge = b'{"user": "' + b"x" * stack.settings.http.max_body_bytes + b'"}'
+    r = await stack.client.post("/api/v1/scrobble", content=huge)
+    assert r.status_code == 413
+    assert r.json()["error"] == "payload too large"
+    assert f"{stack.settings.http.max_body_bytes:,} bytes" in r.json()["detail"]
+
+    async def chunks() -> Any:
+        body = json.dumps([scrobble(listened_at=1_650_000_000 + i) for i in range(50)]).encode()
+        for i in range(0, len(body), 100):
+            yield body[i : i + 100]
+
+    r = await stack.client.post("/api/v1/scrobble", content=chunks())
+    assert r.status_code == 202, r.text
+    assert r.json()["accepted"] == 50
