@@ -87,6 +87,8 @@ class _Open:
 
     def start(self, stream: StreamClient, settings: Settings) -> None:
         async def run() -> None:
+            # A file from before the rollups (or left with a long tail) folds before it follows on.
+            await self.sink.run(self.sink.fold_if_due)
             await stream.wait_ready()
             assert stream.js is not None
             self.projection = Projection(
@@ -226,7 +228,12 @@ class Cube:
             try:
                 cur = con.cursor()
                 try:
-                    return fn(cur, *args, **kwargs)
+                    # One snapshot for every statement of the answer (rollups, tail and names agree).
+                    cur.execute("BEGIN TRANSACTION")
+                    try:
+                        return fn(cur, *args, **kwargs)
+                    finally:
+                        cur.execute("ROLLBACK")
                 finally:
                     cur.close()
             finally:

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from query_api.cube import calendar
+from query_api.cube import calendar, rollup
 from query_api.cube.models import (
     Discovery,
     GenreTopArtist,
@@ -85,6 +85,11 @@ class Scope:
     def of_window(cls, window: Window, user: str | None) -> Scope:
         return cls(user=user, since=window.since, until=window.until)
 
+    @property
+    def all_time(self) -> bool:
+        """Unbounded and about no one entity: answered from the rollups (:mod:`query_api.cube.rollup`)."""
+        return self.since is None and self.until is None and self.of is None
+
     def table_for(self, kind: str) -> str:
         """The fact table that answers ``kind`` within this scope."""
         if self.of is None:
@@ -115,6 +120,18 @@ class Scope:
         return " AND ".join(cond), params
 
 
+def _aggregate(cur: Cursor, kind: str, scope: Scope) -> tuple[str, list[Any]]:
+    """SQL of ``(id, listens, secs)`` per entity of ``kind`` within ``scope``."""
+    if scope.all_time:
+        return rollup.source(kind, scope.user, rollup.rollup_seq(cur))
+    e = ENTITY[kind]
+    where, params = scope.where()
+    return (
+        f"SELECT {e.key} AS id, count(*) AS listens, sum(duration_secs) AS secs"
+        f" FROM {scope.table_for(kind)} WHERE {where} AND {e.key} IS NOT NULL GROUP BY 1"
+    ), params
+
+
 def ranked(
     cur: Cursor,
     kind: str,
@@ -125,33 +142,58 @@ def ranked(
     offset: int = 0,
     q: str | None = None,
 ) -> tuple[list[Ranked], int]:
-    """Top entities of ``kind`` and how many distinct ones the scope holds."""
+    """Top entities of ``kind`` and how many distinct ones the scope holds.
+
+    Without a name filter the ranking runs on ids and numbers only: the rows down to the page's
+    last rank (ties on both measures included) come back, only they are named, and the name
+    tie-break is applied to them here. Joining every entity's name first costs more than the
+    aggregate itself on a large catalogue.
+    """
     e = ENTITY[kind]
-    where, params = scope.where()
-    table = scope.table_for(kind)
+    agg, params = _aggregate(cur, kind, scope)
     metric, other = ("listens", "secs") if by == "plays" else ("secs", "listens")
-    having = ""
     if q:
-        having = f"WHERE contains(lower({e.name}), lower(?))"
-        params.append(q)
-    sql = (
-        f"WITH agg AS (SELECT {e.key} AS id, count(*) AS listens, sum(duration_secs) AS secs"
-        f" FROM {table} WHERE {where} AND {e.key} IS NOT NULL GROUP BY 1)"
-        f" SELECT agg.id, {e.name} AS name, {e.artist} AS artist, listens, secs, count(*) OVER () AS total"
-        f" FROM agg JOIN {e.dim} d ON d.id = agg.id {having}"
-        f" ORDER BY {metric} DESC, {other} DESC, name, agg.id LIMIT ? OFFSET ?"
-    )
-    rows = cur.execute(sql, [*params, limit, offset]).fetchall()
-    if rows:
-        total = int(rows[0][5])
-    elif offset:
-        count_sql = (
-            f"WITH agg AS (SELECT DISTINCT {e.key} AS id FROM {table} WHERE {where} AND {e.key} IS NOT NULL)"
-            f" SELECT count(*) FROM agg JOIN {e.dim} d ON d.id = agg.id {having}"
-        )
-        total = int(cur.execute(count_sql, params).fetchall()[0][0])
+        rows = cur.execute(
+            f"WITH agg AS ({agg}) SELECT agg.id, {e.name} AS name, {e.artist} AS artist, listens, secs,"
+            f" count(*) OVER () AS total FROM agg JOIN {e.dim} d ON d.id = agg.id"
+            f" WHERE contains(lower({e.name}), lower(?))"
+            f" ORDER BY {metric} DESC, {other} DESC, name, agg.id LIMIT ? OFFSET ?",
+            [*params, q, limit, offset],
+        ).fetchall()
+        if rows:
+            total = int(rows[0][5])
+        elif offset:
+            total = int(
+                cur.execute(
+                    f"WITH agg AS ({agg}) SELECT count(*) FROM agg JOIN {e.dim} d ON d.id = agg.id"
+                    f" WHERE contains(lower({e.name}), lower(?))",
+                    [*params, q],
+                ).fetchall()[0][0]
+            )
+        else:
+            total = 0
+        named = [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
     else:
-        total = 0
+        candidates = cur.execute(
+            f"WITH agg AS MATERIALIZED ({agg}),"
+            f" edge AS (SELECT {metric} AS em, {other} AS eo FROM agg ORDER BY {metric} DESC, {other} DESC"
+            f" LIMIT 1 OFFSET ?)"
+            f" SELECT id, listens, secs, (SELECT count(*) FROM agg) FROM agg LEFT JOIN edge ON TRUE"
+            f" WHERE em IS NULL OR {metric} > em OR ({metric} = em AND {other} >= eo)",
+            [*params, max(limit + offset - 1, 0)],
+        ).fetchall()
+        total = int(candidates[0][3]) if candidates else 0
+        names = {
+            r[0]: (r[1], r[2])
+            for r in cur.execute(
+                f"SELECT d.id, {e.name}, {e.artist} FROM {e.dim} d WHERE d.id IN (SELECT unnest(?::BIGINT[]))",
+                [[c[0] for c in candidates]],
+            ).fetchall()
+        }
+        rows_known = [(c[0], *names[c[0]], c[1], c[2]) for c in candidates if c[0] in names]
+        first, second = (3, 4) if by == "plays" else (4, 3)
+        rows_known.sort(key=lambda r: (-r[first], -r[second], r[1], r[0]))
+        named = rows_known[offset : offset + limit]
     items = [
         Ranked(
             rank=offset + i + 1,
@@ -161,12 +203,47 @@ def ranked(
             listens=int(r[3]),
             listening_secs=int(r[4] or 0),
         )
-        for i, r in enumerate(rows)
+        for i, r in enumerate(named)
     ]
     return items, total
 
 
+def _midnight(day: date | None) -> datetime | None:
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC) if day is not None else None
+
+
+def _kpis_all_time(cur: Cursor, scope: Scope) -> KpiValues:
+    sealed = rollup.rollup_seq(cur)
+
+    def source(kind: str) -> tuple[str, list[Any]]:
+        return rollup.source(kind, scope.user, sealed)
+
+    days, params = source("days")
+    row = cur.execute(
+        f"SELECT count(*), coalesce(sum(listens), 0), coalesce(sum(secs), 0), min(day), max(day) FROM ({days})",
+        params,
+    ).fetchall()[0]
+    distinct: dict[str, int] = {}
+    for kind in ("artists", "albums", "tracks", "genres"):
+        sql, params = source(kind)
+        distinct[kind] = int(cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0][0])
+    listens = int(row[1])
+    first, last = (_midnight(d) for d in row[3:5])
+    return KpiValues(
+        listens=listens,
+        listening_secs=int(row[2]),
+        artists=distinct["artists"],
+        albums=distinct["albums"],
+        tracks=distinct["tracks"],
+        genres=distinct["genres"],
+        active_days=int(row[0]),
+        avg_listens_per_day=_per_day(listens, scope, first, last),
+    )
+
+
 def kpis(cur: Cursor, scope: Scope) -> KpiValues:
+    if scope.all_time:
+        return _kpis_all_time(cur, scope)
     where, params = scope.where()
     row = cur.execute(
         "SELECT count(*), coalesce(sum(duration_secs), 0), count(DISTINCT track_id), count(DISTINCT album_id),"
@@ -207,12 +284,16 @@ def _per_day(listens: int, scope: Scope, first: datetime | None, last: datetime 
 def timeline(cur: Cursor, scope: Scope, bucket: str, kind: str | None = None) -> list[Point]:
     """Listens and seconds per bucket, every bucket of the window present (zeros included)."""
     table = ENTITY[kind].table if kind else "listens"
-    where, params = scope.where()
-    rows = cur.execute(
-        f"SELECT date_trunc('{bucket}', listened_at)::DATE AS start, count(*), coalesce(sum(duration_secs), 0)"
-        f" FROM {table} WHERE {where} GROUP BY 1 ORDER BY 1",
-        params,
-    ).fetchall()
+    if scope.all_time and kind is None:
+        days, params = rollup.source("days", scope.user, rollup.rollup_seq(cur))
+        sql = f"SELECT date_trunc('{bucket}', day)::DATE AS start, sum(listens), sum(secs) FROM ({days})"
+    else:
+        where, params = scope.where()
+        sql = (
+            f"SELECT date_trunc('{bucket}', listened_at)::DATE AS start, count(*),"
+            f" coalesce(sum(duration_secs), 0) FROM {table} WHERE {where}"
+        )
+    rows = cur.execute(f"{sql} GROUP BY 1 ORDER BY 1", params).fetchall()
     if scope.since is not None:
         first: date | None = scope.since.astimezone(UTC).date()
     else:
@@ -231,6 +312,15 @@ def timeline(cur: Cursor, scope: Scope, bucket: str, kind: str | None = None) ->
 
 def heatmap(cur: Cursor, scope: Scope, tz: str | None = None) -> list[HeatCell]:
     """All 168 weekday x hour cells (in ``tz`` when given, else UTC)."""
+    if scope.all_time and not tz:
+        hours, params = rollup.source("hours", scope.user, rollup.rollup_seq(cur))
+        rows = cur.execute(
+            f"SELECT weekday, hour, sum(listens) FROM ({hours}) GROUP BY 1, 2", params
+        ).fetchall()
+        found = {(int(r[0]), int(r[1])): int(r[2]) for r in rows}
+        return [
+            HeatCell(weekday=d, hour=h, listens=found.get((d, h), 0)) for d in range(7) for h in range(24)
+        ]
     where, params = scope.where()
     ts = "listened_at"
     if tz:
@@ -245,6 +335,9 @@ def heatmap(cur: Cursor, scope: Scope, tz: str | None = None) -> list[HeatCell]:
 
 
 def active_days(cur: Cursor, scope: Scope) -> list[date]:
+    if scope.all_time:
+        days, params = rollup.source("days", scope.user, rollup.rollup_seq(cur))
+        return [r[0] for r in cur.execute(f"SELECT day FROM ({days}) ORDER BY 1", params).fetchall()]
     where, params = scope.where()
     rows = cur.execute(
         f"SELECT DISTINCT listened_at::DATE FROM listens WHERE {where} ORDER BY 1", params

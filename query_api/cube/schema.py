@@ -13,9 +13,13 @@ from pathlib import Path
 
 import duckdb
 
+from query_api.cube import rollup
+
 __all__ = ["FACT_TABLES", "SCHEMA_VERSION", "open_cube", "replay_path"]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2: the all-time rollups (:mod:`query_api.cube.rollup`); a version-1 file gains them empty and
+the sink folds its facts into them on the first batch (or :func:`open_cube`'s caller, at start)."""
 FACT_TABLES = ("listens", "credits", "listen_genres")
 
 _DDL = """
@@ -58,10 +62,9 @@ def open_cube(path: Path, *, memory_limit: str | None = None) -> tuple[duckdb.Du
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute(_DDL)
-    con.execute(
-        "INSERT OR IGNORE INTO cube_meta VALUES ('replica_id', ?), ('schema_version', ?)",
-        [uuid.uuid4().hex[:12], SCHEMA_VERSION],
-    )
+    con.execute(rollup.DDL)
+    con.execute("INSERT OR IGNORE INTO cube_meta VALUES ('replica_id', ?)", [uuid.uuid4().hex[:12]])
+    con.execute("INSERT OR REPLACE INTO cube_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
     row = con.execute("SELECT value FROM cube_meta WHERE key = 'replica_id'").fetchone()
     assert row is not None
     return con, str(row[0])

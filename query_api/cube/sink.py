@@ -3,7 +3,9 @@
 Writes run on one dedicated thread (DuckDB is synchronous; one writer connection). Facts go in as
 Arrow tables, one ``INSERT ... SELECT`` per table: a listen already in the cube is dropped by an
 anti-join restricted to the batch's time span (a listen's id fixes its time), so the zone maps
-keep the check cheap when listens arrive roughly in time order.
+keep the check cheap when listens arrive roughly in time order. The all-time rollups
+(:mod:`query_api.cube.rollup`) are kept in the same transactions: tombstones and enrichments that
+touch sealed facts append their deltas, and a batch that leaves a long tail folds it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from projector.folds.cube_rows import CubeWrites, Delete, plan
+from query_api.cube import rollup
 from schemas.events import Event
 
 __all__ = ["ApplyResult", "CubeSink"]
@@ -128,13 +131,34 @@ def _enrich(con: duckdb.DuckDBPyConnection, w: CubeWrites) -> None:
             }
         ),
     )
-    con.execute(
+    added = con.execute(
         "INSERT INTO listen_genres SELECT DISTINCT l.listen_id, l.user_name, l.listened_at, e.genre_id,"
         " l.artist_id, l.track_id, l.album_id, l.duration_secs, l.stream_seq"
         " FROM batch_enrich e JOIN listens l USING (listen_id)"
         " ANTI JOIN listen_genres g ON g.listen_id = e.listen_id AND g.genre_id = e.genre_id"
-    )
+        " RETURNING listen_id, genre_id"
+    ).fetchall()
     con.unregister("batch_enrich")
+    if not added:
+        return
+    con.register(
+        "enriched",
+        pa.table(
+            {
+                "listen_id": pa.array([r[0] for r in added], pa.string()),
+                "genre_id": pa.array([r[1] for r in added], pa.int64()),
+            }
+        ),
+    )
+    rollup.delta(
+        con,
+        ("genres",),
+        "EXISTS (SELECT 1 FROM enriched e WHERE e.listen_id = listen_genres.listen_id"
+        " AND e.genre_id = listen_genres.genre_id)",
+        [],
+        1,
+    )
+    con.unregister("enriched")
 
 
 def _delete(con: duckdb.DuckDBPyConnection, d: Delete) -> int:
@@ -153,6 +177,7 @@ def _delete(con: duckdb.DuckDBPyConnection, d: Delete) -> int:
         cond.append("listen_id IN (SELECT unnest(?::VARCHAR[]))")
         params.append(list(d.listen_ids))
     where = " AND ".join(cond)
+    rollup.delta(con, tuple(rollup.ROLLUPS), where, params, -1)
     removed = 0
     for table in ("credits", "listen_genres", "listens"):
         rows = con.execute(f"DELETE FROM {table} WHERE {where}", params).fetchall()
@@ -172,6 +197,8 @@ class CubeSink:
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="cube-writer")
     )
     last_applied_at: datetime | None = None
+    rollup_min_tail: int = rollup.MIN_TAIL
+    """Fold the all-time rollups once this many events (and a tenth of the facts) are unsealed."""
     _known: dict[str, set[Any]] = field(
         default_factory=lambda: {t: set() for t in ("artists", "albums", "tracks", "genres", "users")}
     )
@@ -215,7 +242,28 @@ class CubeSink:
             for table, new in keys.items():
                 self._known[table] |= new
         self.last_applied_at = datetime.now(UTC)
+        self.fold_if_due(position)
         return ApplyResult(position=position, added=added, removed=removed)
+
+    def fold_if_due(self, position: int | None = None) -> bool:
+        """Fold the rollups in their own transaction when the tail is long enough; True if it did.
+
+        Runs after the batch committed, so the batch is visible at once; readers see the old
+        rollups and the longer tail until this commits (same answers either way).
+        """
+        con = self.con
+        if position is None:
+            position = self._position()
+        if not rollup.fold_due(con, position, self.rollup_min_tail):
+            return False
+        con.execute("BEGIN TRANSACTION")
+        try:
+            rollup.fold(con, position)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return True
 
     async def apply(self, batch: Sequence[tuple[int, Event]]) -> int:
         result = await asyncio.get_running_loop().run_in_executor(self._writer, self.apply_sync, batch)

@@ -10,11 +10,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from query_api.cube import calendar, queries
+from query_api.cube import calendar, queries, rollup
 from query_api.cube.queries import Scope
 from query_api.cube.schema import open_cube
 from query_api.cube.sink import CubeSink
-from schemas.events import ArtistCredit, Event, ListenRecorded, ListensDeleted
+from schemas.events import ArtistCredit, Event, ListenEnriched, ListenRecorded, ListensDeleted
 from schemas.identity import stable_id
 from schemas.listens import new_listen
 
@@ -46,10 +46,11 @@ listens = st.builds(
 )
 
 
-def _load(events: list[Event]) -> tuple[CubeSink, list[ListenRecorded]]:
+def _load(events: list[Event], fold_after: int = 10**9) -> tuple[CubeSink, list[ListenRecorded]]:
+    """Apply ``events`` in batches of 7; the all-time rollups fold once ``fold_after`` events are unsealed."""
     path = Path(tempfile.mkdtemp()) / "cube.duckdb"
     con, replica = open_cube(path)
-    sink = CubeSink(con, f"cube-{replica}")
+    sink = CubeSink(con, f"cube-{replica}", rollup_min_tail=fold_after)
     batch = list(enumerate(events, 1))
     for start in range(0, len(batch), 7):  # several batches, so dedup across batches is exercised
         sink.apply_sync(batch[start : start + 7])
@@ -126,9 +127,11 @@ tombstones = st.builds(
         lambda evs: evs + [e for e in evs[:5] if isinstance(e, ListenRecorded)]  # duplicates arrive again
     ),
     scopes,
+    st.sampled_from([1, 8, 10**9]),
 )
-def test_cube_matches_plain_python(events: list[Event], scope: Scope) -> None:
-    sink, rows = _load(events)
+def test_cube_matches_plain_python(events: list[Event], scope: Scope, fold_after: int) -> None:
+    """Every statistic, with the all-time rollups folded often, sometimes, or never (all tail)."""
+    sink, rows = _load(events, fold_after)
     cur = sink.con.cursor()
     try:
         inside = [r for r in rows if _in(r, scope)]
@@ -238,6 +241,41 @@ def test_listen_resubmitted_after_tombstone_comes_back() -> None:
     sink, _ = _load([one, ListensDeleted(event_id="t", occurred_at=T0, listen_ids=(one.event_id,)), one, one])
     assert sink.con.execute("SELECT count(*) FROM listens").fetchall() == [(1,)]
     assert sink.con.execute("SELECT count(*) FROM credits").fetchall() == [(1,)]
+
+
+def test_rollups_follow_enrichment_and_tombstones_of_sealed_listens() -> None:
+    """A genre learned, and a listen deleted, after the rollups sealed it show in all-time answers."""
+    one, two = (
+        new_listen(
+            user=user, listened_at=T0, title="One", artists=[ArtistCredit(name="Alpha")], received_at=T0
+        )
+        for user in ("ann", "bob")
+    )
+    sink, _ = _load([one, two], fold_after=1)
+    cur = sink.con.cursor()
+    assert rollup.rollup_seq(cur) == 2
+    assert cur.execute("SELECT count(*) FROM rollup_artists").fetchall() == [(3,)]  # ann, bob, everyone
+    enriched = ListenEnriched(
+        event_id="e", occurred_at=T0, user="ann", listen_id=one.event_id, genres=("rock",)
+    )
+    sink.rollup_min_tail = 10**9  # keep what follows in deltas and the tail, unfolded
+    sink.apply_sync([(3, enriched)])
+    everyone, ann = Scope(), Scope(user="ann")
+    assert [(g.name, g.listens) for g in queries.ranked(cur, "genres", everyone)[0]] == [("rock", 1)]
+    assert queries.kpis(cur, ann).genres == 1
+    sink.apply_sync([(4, ListensDeleted(event_id="t", occurred_at=T0, listen_ids=(one.event_id,)))])
+    assert queries.ranked(cur, "genres", everyone) == ([], 0)
+    assert [(a.name, a.listens) for a in queries.ranked(cur, "artists", everyone)[0]] == [("Alpha", 1)]
+    assert queries.kpis(cur, ann).listens == 0
+    assert queries.kpis(cur, Scope()).listens == 1
+    # folding the deltas changes no answer
+    sink.rollup_min_tail = 1
+    assert sink.fold_if_due()
+    assert [(a.name, a.listens) for a in queries.ranked(cur, "artists", everyone)[0]] == [("Alpha", 1)]
+    assert cur.execute("SELECT count(*) FROM rollup_genres").fetchall() == [(0,)]
+    cur.close()
+    sink.close()
+    sink.con.close()
 
 
 def test_streaks_current_and_longest() -> None:
