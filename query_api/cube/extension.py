@@ -184,7 +184,9 @@ class Cube:
                 )
 
         opened = _Open(
-            con=con, replica_id=replica_id, sink=CubeSink(con, f"cube-{replica_id}", on_change=on_change)
+            con=con,
+            replica_id=replica_id,
+            sink=CubeSink(con, f"cube-{replica_id}", on_change=on_change, background_fold=live),
         )
         opened.start(self.stream, self.settings)
         return opened

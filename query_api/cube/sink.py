@@ -11,8 +11,9 @@ touch sealed facts append their deltas, and a batch that leaves a long tail fold
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ import pyarrow as pa
 
 from projector.folds.cube_rows import CubeWrites, Delete, plan
 from query_api.cube import rollup
-from schemas.events import Event
+from schemas.events import Event, ListenEnriched, ListensDeleted
 
 __all__ = ["ApplyResult", "CubeSink"]
 
@@ -42,6 +43,10 @@ _TYPES: dict[str, pa.DataType] = {
 
 def _arrow(columns: dict[str, list[Any]]) -> pa.Table:
     return pa.table({name: pa.array(values, type=_TYPES[name]) for name, values in columns.items()})
+
+
+_TOUCH_SEALED = (ListensDeleted, ListenEnriched)
+"""Events whose steps may change facts the rollups already sealed (they write rollup deltas)."""
 
 
 @dataclass(frozen=True)
@@ -199,15 +204,27 @@ class CubeSink:
     last_applied_at: datetime | None = None
     rollup_min_tail: int = rollup.MIN_TAIL
     """Fold the all-time rollups once this many events (and a tenth of the facts) are unsealed."""
+    background_fold: bool = False
+    """Fold on a thread of its own while batches go on (the live cube: a fold of 10M listens takes
+    seconds); otherwise right after the batch that made it due (replays, tests: deterministic)."""
+    _folder: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="cube-fold")
+    )
+    _fold_lock: threading.RLock = field(default_factory=threading.RLock)
+    """Held by a fold; a batch that writes rollup deltas (tombstones, enrichments) waits for it,
+    so a delta is never computed against a rollup position that a running fold is moving."""
+    _fold_pending: Future[bool] | None = None
     _known: dict[str, set[Any]] = field(
         default_factory=lambda: {t: set() for t in ("artists", "albums", "tracks", "genres", "users")}
     )
     """Catalogue keys known to be committed (skips re-inserting them; memory grows with the catalogue)."""
 
-    def _position(self) -> int:
-        row = self.con.execute(
-            "SELECT stream_seq FROM projection_checkpoint WHERE name = ?", [self.name]
-        ).fetchall()
+    def _position(self, con: duckdb.DuckDBPyConnection | None = None) -> int:
+        row = (
+            (con or self.con)
+            .execute("SELECT stream_seq FROM projection_checkpoint WHERE name = ?", [self.name])
+            .fetchall()
+        )
         return int(row[0][0]) if row else 0
 
     async def position(self) -> int:
@@ -215,6 +232,12 @@ class CubeSink:
 
     def apply_sync(self, batch: Sequence[tuple[int, Event]]) -> ApplyResult | None:
         """Apply the events after the checkpoint in one transaction; None when all were applied before."""
+        if any(isinstance(ev, _TOUCH_SEALED) for _, ev in batch):
+            with self._fold_lock:
+                return self._apply_sync(batch)
+        return self._apply_sync(batch)
+
+    def _apply_sync(self, batch: Sequence[tuple[int, Event]]) -> ApplyResult | None:
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
@@ -242,28 +265,37 @@ class CubeSink:
             for table, new in keys.items():
                 self._known[table] |= new
         self.last_applied_at = datetime.now(UTC)
-        self.fold_if_due(position)
+        if self.background_fold:
+            if self._fold_pending is None or self._fold_pending.done():
+                self._fold_pending = self._folder.submit(self.fold_if_due, position)
+        else:
+            self.fold_if_due(position)
         return ApplyResult(position=position, added=added, removed=removed)
 
     def fold_if_due(self, position: int | None = None) -> bool:
         """Fold the rollups in their own transaction when the tail is long enough; True if it did.
 
         Runs after the batch committed, so the batch is visible at once; readers see the old
-        rollups and the longer tail until this commits (same answers either way).
+        rollups and the longer tail until this commits (same answers either way). Its own cursor
+        is its own DuckDB transaction, so batches of new listens commit while it runs.
         """
-        con = self.con
-        if position is None:
-            position = self._position()
-        if not rollup.fold_due(con, position, self.rollup_min_tail):
-            return False
-        con.execute("BEGIN TRANSACTION")
-        try:
-            rollup.fold(con, position)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        return True
+        with self._fold_lock:
+            cur = self.con.cursor()
+            try:
+                if position is None:
+                    position = self._position(cur)
+                if not rollup.fold_due(cur, position, self.rollup_min_tail):
+                    return False
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    rollup.fold(cur, position)
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                return True
+            finally:
+                cur.close()
 
     async def apply(self, batch: Sequence[tuple[int, Event]]) -> int:
         result = await asyncio.get_running_loop().run_in_executor(self._writer, self.apply_sync, batch)
@@ -279,3 +311,4 @@ class CubeSink:
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
+        self._folder.shutdown(wait=True)

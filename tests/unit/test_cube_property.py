@@ -278,6 +278,52 @@ def test_rollups_follow_enrichment_and_tombstones_of_sealed_listens() -> None:
     sink.con.close()
 
 
+def test_background_folds_while_batches_commit_change_no_answer() -> None:
+    """Folds on their own thread, racing batches with tombstones, agree with a cube that never folds."""
+    events: list[Event] = []
+    for i in range(600):
+        events.append(
+            new_listen(
+                user=("ann", "bob", "cy")[i % 3],
+                listened_at=T0 + timedelta(minutes=37 * i),
+                title=TITLES[i % 3],
+                artists=[ArtistCredit(name=ARTISTS[i % 4])],
+                received_at=T0,
+                duration_secs=60 + i % 7,
+                genres=(GENRES[i % 3],),
+            )
+        )
+        if i % 97 == 96:
+            events.append(
+                ListensDeleted(
+                    event_id=f"t{i}",
+                    occurred_at=T0,
+                    user="bob",
+                    since=T0 + timedelta(minutes=37 * (i - 150)),
+                    until=T0 + timedelta(minutes=37 * (i - 100)),
+                )
+            )
+    plain, _ = _load(events)
+    path = Path(tempfile.mkdtemp()) / "cube.duckdb"
+    con, replica = open_cube(path)
+    racing = CubeSink(con, f"cube-{replica}", rollup_min_tail=5, background_fold=True)
+    batch = list(enumerate(events, 1))
+    for start in range(0, len(batch), 7):
+        racing.apply_sync(batch[start : start + 7])
+    racing.close()  # waits for the last fold
+    assert rollup.rollup_seq(con) > 0
+    for scope in (Scope(), Scope(user="bob")):
+        for kind in ("artists", "albums", "tracks", "genres"):
+            assert queries.ranked(con.cursor(), kind, scope, limit=50) == queries.ranked(
+                plain.con.cursor(), kind, scope, limit=50
+            )
+        assert queries.kpis(con.cursor(), scope) == queries.kpis(plain.con.cursor(), scope)
+        assert queries.heatmap(con.cursor(), scope) == queries.heatmap(plain.con.cursor(), scope)
+    plain.close()
+    for c in (con, plain.con):
+        c.close()
+
+
 def test_streaks_current_and_longest() -> None:
     d = date(2024, 1, 1)
     days = [d, d + timedelta(1), d + timedelta(2), d + timedelta(10), d + timedelta(11)]
