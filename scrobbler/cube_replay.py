@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 import duckdb
@@ -107,9 +108,11 @@ async def replay_cube(
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
     con, replica_id = await asyncio.to_thread(open_cube, new)
-    sink = CubeSink(con, f"cube-{replica_id}")
+    # No rollup folds while catching up (each would rewrite the rollups); one at the end.
+    sink = CubeSink(con, f"cube-{replica_id}", rollup_min_tail=sys.maxsize)
     try:
         position = await replay_into(js, settings, sink, from_seq=from_seq, progress=progress)
+        await sink.run(lambda: sink.fold_if_due(force=True))
         await asyncio.to_thread(con.execute, "CHECKPOINT")
     finally:
         sink.close()

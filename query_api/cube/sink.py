@@ -272,7 +272,7 @@ class CubeSink:
             self.fold_if_due(position)
         return ApplyResult(position=position, added=added, removed=removed)
 
-    def fold_if_due(self, position: int | None = None) -> bool:
+    def fold_if_due(self, position: int | None = None, *, force: bool = False) -> bool:
         """Fold the rollups in their own transaction when the tail is long enough; True if it did.
 
         Runs after the batch committed, so the batch is visible at once; readers see the old
@@ -284,7 +284,10 @@ class CubeSink:
             try:
                 if position is None:
                     position = self._position(cur)
-                if not rollup.fold_due(cur, position, self.rollup_min_tail):
+                if force:
+                    if position <= rollup.rollup_seq(cur):
+                        return False
+                elif not rollup.fold_due(cur, position, self.rollup_min_tail):
                     return False
                 cur.execute("BEGIN TRANSACTION")
                 try:
