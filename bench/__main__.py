@@ -38,9 +38,12 @@ ORDER = ["ingest-single", "ingest-batch", "project", "cube", "replay", "query", 
 def settings() -> dict[str, str]:
     import uvicorn
 
+    from scrobbler.gc_tuning import FOLD_YOUNG, HTTP_YOUNG
+
     return {
-        "HTTP server": f"uvicorn {uvicorn.__version__}, loop uvloop, http httptools, 1 worker, backlog 2048,"
-        " start-up heap frozen out of the GC (gc.freeze), gen-0 threshold 10,000",
+        "HTTP server": f"uvicorn {uvicorn.__version__}, loop uvloop, http httptools, 1 worker, backlog 2048",
+        "garbage collector": f"start-up heap frozen (gc.freeze); gen-0 threshold {HTTP_YOUNG:,} for ingest,"
+        f" {FOLD_YOUNG:,} for processes that fold (query API and its cube, projector, replay)",
         "JetStream sync_interval": f"{SYNC_INTERVAL} (acked before fsync, fsync every {SYNC_INTERVAL})",
         "SQL read model": "MariaDB 127.0.0.1:3306 for project; SQLite (WAL) for freshness",
         "load generator": "python -m bench.loadgen: raw HTTP/1.1 keep-alive on uvloop, its own process",

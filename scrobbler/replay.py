@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 from projector.replay import ProgressFn, ReplayProgress, ReplayResult, replay_sql
+from scrobbler.gc_tuning import FOLD_YOUNG, tune_gc
 from scrobbler.settings import Settings
 from scrobbler.stream import StreamClient
 
@@ -97,6 +98,7 @@ def _cube_child(
     from scrobbler.logs import configure_logging
 
     configure_logging(settings.log)
+    tune_gc(FOLD_YOUNG)
     try:
         line = run_cube_replay(settings, nats_url, from_seq, restart, Console(stderr=True), report=queue.put)
         queue.put(("done", line))
@@ -175,6 +177,7 @@ def replay_command(sql: bool, cube: bool, from_seq: int, restart: bool) -> None:
 
     settings = _settings()
     console = Console(stderr=True)
+    tune_gc(FOLD_YOUNG)
     if not sql and not cube:
         sql = cube = True
     with _nats(settings) as url:

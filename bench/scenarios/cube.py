@@ -25,6 +25,7 @@ from bench.stream_load import connect, consume, create_stream, load_events
 from projector.folds.sql_rows import catalogue_ids
 from schemas.events import ListenRecorded, decode_event
 from schemas.subjects import stream_subjects
+from scrobbler.gc_tuning import FOLD_YOUNG, tune_gc
 
 __all__ = ["available", "run"]
 
@@ -92,6 +93,8 @@ def run(ctx: Context) -> Row:
         return unavailable("events/s", TARGET, "query_api.cube (the analytics engineer builds it)")
     n = ctx.n
     work = ctx.scratch("cube")
+    # The collector as the query API's process sets it (scrobbler.gc_tuning); ceiling and ours alike.
+    tune_gc(FOLD_YOUNG)
 
     async def main() -> tuple[float, float, dict[str, Any]]:
         with ctx.nats("cube") as nats:
