@@ -43,7 +43,7 @@ def settings() -> dict[str, str]:
     return {
         "HTTP server": f"uvicorn {uvicorn.__version__}, loop uvloop, http httptools, 1 worker, backlog 2048",
         "garbage collector": f"start-up heap frozen (gc.freeze); gen-0 threshold {HTTP_YOUNG:,} for ingest,"
-        f" {FOLD_YOUNG:,} for processes that fold (query API and its cube, projector, replay)",
+        f" and the projector, {FOLD_YOUNG:,} for the cube's folding (query API, replay)",
         "JetStream sync_interval": f"{SYNC_INTERVAL} (acked before fsync, fsync every {SYNC_INTERVAL})",
         "SQL read model": "MariaDB 127.0.0.1:3306 for project; SQLite (WAL) for freshness",
         "load generator": "python -m bench.loadgen: raw HTTP/1.1 keep-alive on uvloop, its own process",

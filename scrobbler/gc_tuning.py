@@ -10,14 +10,16 @@ keeps cyclic garbage collected while the collector stops rescanning what never d
 
 from __future__ import annotations
 
+import atexit
 import gc
 
 __all__ = ["FOLD_YOUNG", "HTTP_YOUNG", "tune_gc"]
 
 HTTP_YOUNG = 10_000
-"""Young-generation threshold for request serving: short pauses (ingest p99 78 -> 9 ms)."""
+"""Young-generation threshold for ingest and the projector: short pauses (ingest p99 78 -> 9 ms),
+and the projector's memory stays flat (+13% over a 100k run; +16% with ``FOLD_YOUNG``)."""
 FOLD_YOUNG = 50_000
-"""For processes that fold the stream in batches: fewer collections per batch (cube fold
+"""For the cube's folding (the query API, replay): fewer collections per batch (cube fold
 23.7k -> 37k events/s in-process)."""
 
 
@@ -26,3 +28,7 @@ def tune_gc(young: int) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(young, 20, 100)
+    # Hand the frozen heap back at exit, so the interpreter's last collection frees it (extension
+    # modules such as DuckDB's otherwise report its objects as leaked).
+    atexit.unregister(gc.unfreeze)
+    atexit.register(gc.unfreeze)

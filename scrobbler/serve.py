@@ -18,7 +18,7 @@ from projector.db import create_engine
 from projector.migrate import migrate
 from projector.service import run_projector
 from scrobbler.embedded_nats import _set_parent_death_signal
-from scrobbler.gc_tuning import FOLD_YOUNG, HTTP_YOUNG, tune_gc
+from scrobbler.gc_tuning import HTTP_YOUNG, tune_gc
 from scrobbler.http import exception_handlers, health_routes
 from scrobbler.settings import Settings
 
@@ -105,7 +105,7 @@ def serve_projector(
 
     import uvloop
 
-    tune_gc(FOLD_YOUNG)
+    tune_gc(HTTP_YOUNG)
     uvloop.run(main())
 
 
