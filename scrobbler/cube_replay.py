@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from rich.console import Console
 from projector.pull import connection_of
 from projector.replay import ProgressFn, replay_into
 from query_api.cube.extension import SwapAnswer, swap_subject
-from query_api.cube.schema import open_cube, replay_path
+from query_api.cube.schema import open_cube, put_in_place, replay_path
 from query_api.cube.sink import CubeSink
 from scrobbler.settings import Settings
 from scrobbler.stream import StreamClient
@@ -84,13 +83,6 @@ def _replica_id(path: Path) -> str | None:
     return str(row[0]) if row else None
 
 
-def _swap_files(new: Path, live: Path) -> None:
-    """Atomically put ``new`` (checkpointed: no WAL left) where ``live`` is."""
-    with contextlib.suppress(FileNotFoundError):
-        Path(str(live) + ".wal").unlink()
-    os.replace(new, live)
-
-
 async def replay_cube(
     js: JetStreamContext,
     settings: Settings,
@@ -121,7 +113,7 @@ async def replay_cube(
         taken = await _ask_query_api(js, settings)
         return (position, False) if taken is None else (taken, True)
     old_id = _replica_id(live)
-    _swap_files(new, live)
+    put_in_place(new, live)
     if old_id:
         with contextlib.suppress(NotFoundError, nats.errors.Error, TimeoutError):
             await js.delete_consumer(settings.nats.stream, f"cube-{old_id}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -35,7 +34,7 @@ from nats.js.errors import NotFoundError
 
 from projector.runner import PoisonEvent, Projection
 from query_api.cube.live import Change, LiveHub
-from query_api.cube.schema import open_cube, replay_path
+from query_api.cube.schema import open_cube, put_in_place, replay_path
 from query_api.cube.sink import ApplyResult, CubeSink
 from query_api.state import QueryState
 from schemas.subjects import stream_subjects
@@ -308,7 +307,7 @@ class Cube:
                 await self._drain_reads()
                 await new.close()
                 await old.close()
-                await asyncio.to_thread(_replace, new_path, self.path)
+                await asyncio.to_thread(put_in_place, new_path, self.path)
                 self._answers.clear()
                 self._open = await self._open_file(self.path, live=True)
             finally:
@@ -326,13 +325,6 @@ class Cube:
             with contextlib.suppress(NotFoundError, nats.errors.Error, TimeoutError):
                 await self.stream.js.delete_consumer(self.settings.nats.stream, old.sink.name)
             return SwapAnswer(position=position, replica_id=self.replica_id)
-
-
-def _replace(new: Path, live: Path) -> None:
-    """Atomically put ``new`` (closed after a checkpoint: no WAL) where ``live`` was."""
-    with contextlib.suppress(FileNotFoundError):
-        Path(str(live) + ".wal").unlink()
-    os.replace(new, live)
 
 
 def get_cube(state: QueryState) -> Cube:

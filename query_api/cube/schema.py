@@ -8,6 +8,8 @@ scan one table and tombstones apply to each table with the same condition.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import duckdb
 
 from query_api.cube import rollup
 
-__all__ = ["FACT_TABLES", "SCHEMA_VERSION", "open_cube", "replay_path"]
+__all__ = ["FACT_TABLES", "SCHEMA_VERSION", "open_cube", "put_in_place", "replay_path"]
 
 CHECKPOINT_THRESHOLD = "256MB"
 SCHEMA_VERSION = "2"
@@ -53,6 +55,13 @@ CREATE TABLE IF NOT EXISTS config (key VARCHAR PRIMARY KEY, value VARCHAR NOT NU
 def replay_path(live: Path) -> Path:
     """Where ``scrobbler replay --cube`` builds the cube that replaces ``live``."""
     return live.with_name(live.name + ".replay")
+
+
+def put_in_place(new: Path, live: Path) -> None:
+    """Atomically put the closed cube ``new`` (checkpointed: no WAL left) where ``live`` is."""
+    with contextlib.suppress(FileNotFoundError):
+        Path(str(live) + ".wal").unlink()
+    os.replace(new, live)
 
 
 def open_cube(path: Path, *, memory_limit: str | None = None) -> tuple[duckdb.DuckDBPyConnection, str]:
