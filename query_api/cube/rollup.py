@@ -50,14 +50,13 @@ class Rollup:
             " listens BIGINT NOT NULL, secs BIGINT NOT NULL)"
         )
 
-    def _filter(self) -> str:
-        return f" AND {self.not_null} IS NOT NULL" if self.not_null else ""
-
-    def tail_sql(self, where: str) -> str:
-        """Per-user aggregates of the facts matching ``where``."""
+    def tail_sql(self, where: str, *, per_user: bool = True) -> str:
+        """Aggregates of the facts matching ``where``, per user (or over every user they hold)."""
+        keys = f"user_name, {self.exprs()}" if per_user else self.exprs()
+        not_null = f" AND {self.not_null} IS NOT NULL" if self.not_null else ""
         return (
-            f"SELECT user_name, {self.exprs()}, count(*) AS listens, sum(duration_secs) AS secs"
-            f" FROM {self.fact} WHERE {where}{self._filter()} GROUP BY ALL"
+            f"SELECT {keys}, count(*) AS listens, sum(duration_secs) AS secs"
+            f" FROM {self.fact} WHERE {where}{not_null} GROUP BY ALL"
         )
 
 
@@ -144,13 +143,10 @@ def source(kind: str, user: str | None, sealed: int) -> tuple[str, list[Any]]:
         rolled, tail_where, params = "user_name IS NULL", "stream_seq > ?", [sealed]
     else:
         rolled, tail_where, params = "user_name = ?", "stream_seq > ? AND user_name = ?", [user, sealed, user]
-    tail = (
-        f"SELECT {r.exprs()}, count(*) AS listens, sum(duration_secs) AS secs"
-        f" FROM {r.fact} WHERE {tail_where}{r._filter()} GROUP BY ALL"
-    )
     sql = (
         f"SELECT {names}, sum(listens)::BIGINT AS listens, sum(secs)::BIGINT AS secs FROM ("
-        f"SELECT {names}, listens, secs FROM {r.table} WHERE {rolled} UNION ALL {tail})"
+        f"SELECT {names}, listens, secs FROM {r.table} WHERE {rolled}"
+        f" UNION ALL {r.tail_sql(tail_where, per_user=False)})"
         f" GROUP BY ALL HAVING sum(listens) > 0"
     )
     return sql, params
