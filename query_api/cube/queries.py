@@ -314,23 +314,15 @@ def heatmap(cur: Cursor, scope: Scope, tz: str | None = None) -> list[HeatCell]:
     """All 168 weekday x hour cells (in ``tz`` when given, else UTC)."""
     if scope.all_time and not tz:
         hours, params = rollup.source("hours", scope.user, rollup.rollup_seq(cur))
-        rows = cur.execute(
-            f"SELECT weekday, hour, sum(listens) FROM ({hours}) GROUP BY 1, 2", params
-        ).fetchall()
-        found = {(int(r[0]), int(r[1])): int(r[2]) for r in rows}
-        return [
-            HeatCell(weekday=d, hour=h, listens=found.get((d, h), 0)) for d in range(7) for h in range(24)
-        ]
-    where, params = scope.where()
-    ts = "listened_at"
-    if tz:
-        ts = "timezone(?, listened_at::TIMESTAMPTZ)"
-        params = [tz, *params]
-    rows = cur.execute(
-        f"SELECT isodow({ts}) - 1, hour({ts}), count(*) FROM listens WHERE {where} GROUP BY 1, 2",
-        ([tz] if tz else []) + params,
-    ).fetchall()
-    found = {(int(r[0]), int(r[1])): int(r[2]) for r in rows}
+        sql = f"SELECT weekday, hour, sum(listens) FROM ({hours}) GROUP BY 1, 2"
+    else:
+        where, params = scope.where()
+        ts = "listened_at"
+        if tz:
+            ts = "timezone(?, listened_at::TIMESTAMPTZ)"
+            params = [tz, tz, *params]  # once for the weekday, once for the hour
+        sql = f"SELECT isodow({ts}) - 1, hour({ts}), count(*) FROM listens WHERE {where} GROUP BY 1, 2"
+    found = {(int(r[0]), int(r[1])): int(r[2]) for r in cur.execute(sql, params).fetchall()}
     return [HeatCell(weekday=d, hour=h, listens=found.get((d, h), 0)) for d in range(7) for h in range(24)]
 
 
