@@ -64,13 +64,19 @@ async def _ceiling(js: Any, n: int, path: str) -> float:
 
 async def _ours(js: Any, n: int, path: str) -> tuple[float, dict[str, Any]]:
     from projector.runner import Projection
+    from query_api.cube.extension import BATCH_SIZE
     from query_api.cube.schema import open_cube
     from query_api.cube.sink import CubeSink
 
+    # As the query API runs it: its batch size, rollups folded on their own thread.
     con, _ = open_cube(Path(path))
-    sink = CubeSink(con, "cube")
+    sink = CubeSink(con, "cube", background_fold=True)
     projection = Projection(
-        js=js, stream="SCROBBLES", sink=sink, filter_subjects=stream_subjects("scrobbles")
+        js=js,
+        stream="SCROBBLES",
+        sink=sink,
+        filter_subjects=stream_subjects("scrobbles"),
+        batch_size=BATCH_SIZE,
     )
     stop = asyncio.Event()
     started = time.perf_counter()

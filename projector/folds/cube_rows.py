@@ -1,20 +1,28 @@
 """Pure fold of a batch of events into the DuckDB stats cube's changes, as columns.
 
-``plan(batch)`` turns ``(stream_seq, event)`` pairs into steps: :class:`CubeWrites` (column
-arrays ready for one bulk insert per table) and tombstones (:class:`Delete`, the SQL fold's
-semantics: only facts with a lower stream sequence go). A listen that comes twice in one step is
-kept once (the first); the sink drops a listen the cube already holds. Catalogue ids come from
-:func:`projector.folds.sql_rows.catalogue_ids`, so cube ids and SQL ids agree. No I/O, no clock.
+``plan(batch)`` turns ``(stream_seq, event)`` pairs into steps: :class:`CubeWrites` and
+tombstones (:class:`Delete`, the SQL fold's semantics: only facts with a lower stream sequence go).
+
+The fold is vectorised: a listen costs one row of listen columns and nothing else. What a listen
+shares with every other play of the same track (its catalogue ids, its artist credits) is resolved
+once per distinct ``(credits, title, album, album artist)`` into a :class:`CatalogueEntry`,
+memoised across batches, and each listen only carries the entry's key; its genre tags likewise
+carry a :class:`GenreSet` key. The sink expands credits and genres with one join each inside
+DuckDB (:data:`CREDIT_KEY`, :data:`GENRE_KEY`), so a listen with three credits and two genres
+costs Python no more than one with one of each.
+
+A listen that comes twice in one step is kept once (the first); the sink drops a listen the cube
+already holds. Catalogue ids come from :func:`projector.folds.sql_rows.catalogue_ids_of`, so cube
+ids and SQL ids agree. No I/O, no clock; the memos never change a result.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
 
-from projector.folds.sql_rows import catalogue_ids
+from projector.folds.sql_rows import catalogue_ids_of
 from projector.folds.steps import Delete, split_steps
 from schemas.events import (
     ArtistCredit,
@@ -29,39 +37,17 @@ from schemas.events import (
 from schemas.identity import stable_id
 from schemas.listens import primary_artist
 
-__all__ = ["CREDIT_COLUMNS", "GENRE_COLUMNS", "LISTEN_COLUMNS", "CubeStep", "CubeWrites", "Delete", "plan"]
-
-
-def _epoch(ev: ListenRecorded) -> int:
-    return int(ev.listened_at.timestamp())
-
-
-# Memoised id look-ups: hashing names dominates the fold otherwise (a replay sees each name often).
-# Pure functions of their arguments, so the caches never change a result.
-@lru_cache(maxsize=1 << 18)
-def _name_id(kind: str, name: str) -> int:
-    return stable_id(kind, name)
-
-
-@lru_cache(maxsize=1 << 18)
-def _catalogue(
-    artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
-) -> tuple[int, int, int | None]:
-    probe = ListenRecorded(
-        event_id="",
-        occurred_at=_EPOCH,
-        user="",
-        listened_at=_EPOCH,
-        title=title,
-        artists=artists,
-        album=album,
-        album_artist=album_artist,
-    )
-    return catalogue_ids(probe)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
+__all__ = [
+    "CREDIT_KEY",
+    "GENRE_KEY",
+    "LISTEN_COLUMNS",
+    "CatalogueEntry",
+    "CubeStep",
+    "CubeWrites",
+    "Delete",
+    "GenreSet",
+    "plan",
+]
 
 LISTEN_COLUMNS = (
     "listen_id",
@@ -73,117 +59,204 @@ LISTEN_COLUMNS = (
     "duration_secs",
     "stream_seq",
 )
-CREDIT_COLUMNS = (
-    "listen_id",
-    "user_name",
-    "listened_at",
-    "artist_id",
-    "role",
-    "track_id",
-    "album_id",
-    "duration_secs",
-    "stream_seq",
-)
-GENRE_COLUMNS = (
-    "listen_id",
-    "user_name",
-    "listened_at",
-    "genre_id",
-    "artist_id",
-    "track_id",
-    "album_id",
-    "duration_secs",
-    "stream_seq",
-)
+"""The cube's ``listens`` columns, in table order; the batch carries the two keys after them."""
+CREDIT_KEY = "credit_key"
+"""Batch column: the :class:`CatalogueEntry` whose credits the listen has."""
+GENRE_KEY = "genre_key"
+"""Batch column: the :class:`GenreSet` of the listen's tags (null when it has none)."""
+
+MEMO_LIMIT = 1 << 18
+"""Memo entries kept before a memo starts afresh (bounds memory on a huge catalogue)."""
+
+_keys = itertools.count()
 
 
-def _columns(names: tuple[str, ...], rows: list[tuple[object, ...]]) -> dict[str, list[object]]:
-    if not rows:
-        return {name: [] for name in names}
-    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """What every play of one ``(credits, title, album, album artist)`` shares."""
+
+    key: int
+    """Unique for the process's life (a memo that starts afresh never reuses one)."""
+    track_id: int
+    artist_id: int
+    """The primary artist."""
+    album_id: int | None
+    credits: tuple[tuple[int, str, str], ...]
+    """(artist id, role, name) per credited artist; an artist credited twice counts once (first role)."""
+    track: tuple[str, str]
+    """(title, primary artist name)"""
+    album: tuple[str, str] | None
+    """(title, album artist) when the listen names an album."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenreSet:
+    key: int
+    genres: tuple[tuple[int, str], ...]
+    """(genre id, name) per distinct genre, first spelling kept."""
+
+
+_entries: dict[tuple[tuple[ArtistCredit, ...], str, str | None, str | None], CatalogueEntry] = {}
+_genre_sets: dict[tuple[str, ...], GenreSet] = {}
+
+
+def _entry(
+    artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
+) -> CatalogueEntry:
+    track_id, artist_id, album_id = catalogue_ids_of(artists, title, album, album_artist)
+    primary = primary_artist(artists)
+    credits: dict[int, tuple[int, str, str]] = {}
+    for credit in artists:
+        aid = stable_id("artist", credit.name)
+        credits.setdefault(aid, (aid, credit.role, credit.name))
+    if len(_entries) >= MEMO_LIMIT:
+        _entries.clear()
+    entry = _entries[(artists, title, album, album_artist)] = CatalogueEntry(
+        key=next(_keys),
+        track_id=track_id,
+        artist_id=artist_id,
+        album_id=album_id,
+        credits=tuple(credits.values()),
+        track=(title, primary),
+        album=(album, album_artist or primary) if album_id is not None and album is not None else None,
+    )
+    return entry
+
+
+def genre_set(names: tuple[str, ...]) -> GenreSet:
+    """The memoised :class:`GenreSet` of a listen's (or an enrichment's) genre names."""
+    found = _genre_sets.get(names)
+    if found is not None:
+        return found
+    ids: dict[int, tuple[int, str]] = {}
+    for name in names:
+        gid = stable_id("genre", name)
+        ids.setdefault(gid, (gid, name))
+    if len(_genre_sets) >= MEMO_LIMIT:
+        _genre_sets.clear()
+    found = _genre_sets[names] = GenreSet(key=next(_keys), genres=tuple(ids.values()))
+    return found
 
 
 @dataclass
 class CubeWrites:
-    """New facts (rows, turned into columns for the bulk insert) and catalogue rows."""
+    """New facts (one row per listen) and what they refer to, ready for the bulk insert."""
 
-    listen_rows: list[tuple[object, ...]] = field(default_factory=list)
-    credit_rows: list[tuple[object, ...]] = field(default_factory=list)
-    genre_rows: list[tuple[object, ...]] = field(default_factory=list)
+    rows: list[tuple[object, ...]] = field(default_factory=list)
+    """:data:`LISTEN_COLUMNS` then :data:`CREDIT_KEY` and :data:`GENRE_KEY`, one tuple per listen."""
+    entries: dict[int, CatalogueEntry] = field(default_factory=dict)
+    """The catalogue entries the rows refer to, by key."""
+    genre_sets: dict[int, GenreSet] = field(default_factory=dict)
     enrichments: list[tuple[str, int]] = field(default_factory=list)
     """(listen id, genre id) learned after the listen (the sink copies the listen's columns)."""
-    artist_names: dict[int, str] = field(default_factory=dict)
-    albums: dict[int, tuple[str, str]] = field(default_factory=dict)
-    """album id -> (title, album artist)"""
-    tracks: dict[int, tuple[str, str]] = field(default_factory=dict)
-    """track id -> (title, artist)"""
-    genre_names: dict[int, str] = field(default_factory=dict)
+    enrichment_genres: dict[int, str] = field(default_factory=dict)
     users: set[str] = field(default_factory=set)
     config: dict[str, str] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
-        return not (self.listen_rows or self.enrichments or self.users or self.config or self.genre_names)
+        return not (self.rows or self.enrichments or self.users or self.config)
 
     @property
     def listen_count(self) -> int:
-        return len(self.listen_rows)
+        return len(self.rows)
+
+    def columns(self) -> dict[str, list[object]]:
+        """The rows as columns, :data:`LISTEN_COLUMNS` + the two keys."""
+        names = (*LISTEN_COLUMNS, CREDIT_KEY, GENRE_KEY)
+        if not self.rows:
+            return {name: [] for name in names}
+        return {name: list(values) for name, values in zip(names, zip(*self.rows, strict=True), strict=True)}
+
+    def credit_map(self) -> dict[str, list[object]]:
+        """(credit key, artist id, role) for every credit of the entries in this step."""
+        keys: list[object] = []
+        artists: list[object] = []
+        roles: list[object] = []
+        for entry in self.entries.values():
+            for aid, role, _ in entry.credits:
+                keys.append(entry.key)
+                artists.append(aid)
+                roles.append(role)
+        return {"key": keys, "artist_id": artists, "role": roles}
+
+    def genre_map(self) -> dict[str, list[object]]:
+        """(genre key, genre id) for every genre set in this step."""
+        keys: list[object] = []
+        genres: list[object] = []
+        for gs in self.genre_sets.values():
+            for gid, _ in gs.genres:
+                keys.append(gs.key)
+                genres.append(gid)
+        return {"key": keys, "genre_id": genres}
 
     @property
-    def listens(self) -> dict[str, list[object]]:
-        return _columns(LISTEN_COLUMNS, self.listen_rows)
+    def artist_names(self) -> dict[int, str]:
+        names: dict[int, str] = {}
+        for entry in self.entries.values():
+            for aid, _, name in entry.credits:
+                names.setdefault(aid, name)
+        return names
 
     @property
-    def credits(self) -> dict[str, list[object]]:
-        return _columns(CREDIT_COLUMNS, self.credit_rows)
+    def tracks(self) -> dict[int, tuple[str, str]]:
+        """track id -> (title, artist)"""
+        tracks: dict[int, tuple[str, str]] = {}
+        for entry in self.entries.values():
+            tracks.setdefault(entry.track_id, entry.track)
+        return tracks
 
     @property
-    def genres(self) -> dict[str, list[object]]:
-        return _columns(GENRE_COLUMNS, self.genre_rows)
+    def albums(self) -> dict[int, tuple[str, str]]:
+        """album id -> (title, album artist)"""
+        albums: dict[int, tuple[str, str]] = {}
+        for entry in self.entries.values():
+            if entry.album is not None and entry.album_id is not None:
+                albums.setdefault(entry.album_id, entry.album)
+        return albums
+
+    @property
+    def genre_names(self) -> dict[int, str]:
+        names = dict(self.enrichment_genres)
+        for gs in self.genre_sets.values():
+            for gid, name in gs.genres:
+                names.setdefault(gid, name)
+        return names
 
     def add_listen(self, seq: int, ev: ListenRecorded) -> None:
         lid = ev.event_id
         if lid in self._seen:
             return
         self._seen.add(lid)
-        track_id, artist_id, album_id = _catalogue(ev.artists, ev.title, ev.album, ev.album_artist)
-        at = _epoch(ev)
-        secs = ev.duration_secs or 0
+        entry = _entries.get((ev.artists, ev.title, ev.album, ev.album_artist))
+        if entry is None:
+            entry = _entry(ev.artists, ev.title, ev.album, ev.album_artist)
+        self.entries[entry.key] = entry
+        genre_key = None
+        if ev.genres:
+            gs = genre_set(ev.genres)
+            self.genre_sets[gs.key] = gs
+            genre_key = gs.key
         user = ev.user
         self.users.add(user)
-        if track_id not in self.tracks:
-            self.tracks[track_id] = (ev.title, primary_artist(ev.artists))
-        if album_id is not None and ev.album is not None and album_id not in self.albums:
-            self.albums[album_id] = (ev.album, ev.album_artist or primary_artist(ev.artists))
-        self.listen_rows.append((lid, user, at, track_id, artist_id, album_id, secs, seq))
-        if len(ev.artists) == 1:
-            credit = ev.artists[0]
-            aid = _name_id("artist", credit.name)
-            self.artist_names.setdefault(aid, credit.name)
-            self.credit_rows.append((lid, user, at, aid, credit.role, track_id, album_id, secs, seq))
-        else:
-            credited: set[int] = set()
-            for credit in ev.artists:
-                aid = _name_id("artist", credit.name)
-                if aid in credited:  # an artist credited twice on one listen counts once (first role)
-                    continue
-                credited.add(aid)
-                self.artist_names.setdefault(aid, credit.name)
-                self.credit_rows.append((lid, user, at, aid, credit.role, track_id, album_id, secs, seq))
-        if ev.genres:
-            tagged: set[int] = set()
-            for name in ev.genres:
-                gid = _name_id("genre", name)
-                if gid in tagged:
-                    continue
-                tagged.add(gid)
-                self.genre_names.setdefault(gid, name)
-                self.genre_rows.append((lid, user, at, gid, artist_id, track_id, album_id, secs, seq))
+        self.rows.append(
+            (
+                lid,
+                user,
+                ev.listened_at,
+                entry.track_id,
+                entry.artist_id,
+                entry.album_id,
+                ev.duration_secs or 0,
+                seq,
+                entry.key,
+                genre_key,
+            )
+        )
 
     def add_enrichment(self, ev: ListenEnriched) -> None:
-        for name in dict.fromkeys(ev.genres):
-            gid = _name_id("genre", name)
-            self.genre_names.setdefault(gid, name)
+        for gid, name in genre_set(ev.genres).genres:
+            self.enrichment_genres.setdefault(gid, name)
             self.enrichments.append((ev.listen_id, gid))
 
 

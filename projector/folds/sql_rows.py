@@ -17,6 +17,7 @@ import msgspec
 
 from projector.folds.steps import Delete, naive_utc, split_steps
 from schemas.events import (
+    ArtistCredit,
     ConfigChanged,
     Event,
     JobUpdated,
@@ -32,7 +33,7 @@ from schemas.events import (
 from schemas.identity import stable_id
 from schemas.listens import primary_artist
 
-__all__ = ["Delete", "Row", "Step", "Writes", "catalogue_ids", "naive_utc", "plan"]
+__all__ = ["Delete", "Row", "Step", "Writes", "catalogue_ids", "catalogue_ids_of", "naive_utc", "plan"]
 
 Row = dict[str, Any]
 _JSON = msgspec.json.Encoder()
@@ -78,10 +79,17 @@ Step = Writes | Delete
 
 def catalogue_ids(event: ListenRecorded) -> tuple[int, int, int | None]:
     """(track id, primary artist id, album id) of a listen; every read model uses these."""
-    artist = primary_artist(event.artists)
-    track_id = stable_id("track", artist, event.title)
+    return catalogue_ids_of(event.artists, event.title, event.album, event.album_artist)
+
+
+def catalogue_ids_of(
+    artists: Sequence[ArtistCredit], title: str, album: str | None, album_artist: str | None
+) -> tuple[int, int, int | None]:
+    """:func:`catalogue_ids` from the fields it reads (folds that memoise on them call this)."""
+    artist = primary_artist(artists)
+    track_id = stable_id("track", artist, title)
     artist_id = stable_id("artist", artist)
-    album_id = stable_id("album", event.album_artist or artist, event.album) if event.album else None
+    album_id = stable_id("album", album_artist or artist, album) if album else None
     return track_id, artist_id, album_id
 
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from projector.folds.cube_rows import CubeWrites, Delete, plan
+from projector.folds.cube_rows import CREDIT_KEY, GENRE_KEY, LISTEN_COLUMNS, CubeWrites, Delete, plan
 from query_api.cube import rollup
 from schemas.events import Event, ListenEnriched, ListensDeleted
 
@@ -38,6 +39,9 @@ _TYPES: dict[str, pa.DataType] = {
     "role": pa.string(),
     "duration_secs": pa.int32(),
     "stream_seq": pa.int64(),
+    "key": pa.int64(),
+    CREDIT_KEY: pa.int64(),
+    GENRE_KEY: pa.int64(),
 }
 
 
@@ -56,37 +60,56 @@ class ApplyResult:
     removed: int
 
 
+_LISTEN_SELECT = ", ".join(f"b.{c}" for c in LISTEN_COLUMNS)
+_INSERT_CREDITS = (
+    "INSERT INTO credits SELECT b.listen_id, b.user_name, b.listened_at, c.artist_id, c.role,"
+    f" b.track_id, b.album_id, b.duration_secs, b.stream_seq FROM batch_listens b JOIN batch_credits c"
+    f" ON b.{CREDIT_KEY} = c.key"
+)
+_INSERT_GENRES = (
+    "INSERT INTO listen_genres SELECT b.listen_id, b.user_name, b.listened_at, g.genre_id,"
+    f" b.artist_id, b.track_id, b.album_id, b.duration_secs, b.stream_seq FROM batch_listens b"
+    f" JOIN batch_genres g ON b.{GENRE_KEY} = g.key"
+)
+
+
 def _insert_facts(con: duckdb.DuckDBPyConnection, w: CubeWrites) -> int:
+    """Insert the step's listens the cube does not hold yet, with their credits and genres.
+
+    One statement per fact table: credits and genres are the batch joined with the step's small
+    key maps (:func:`projector.folds.cube_rows.plan`). Listens already held (a redelivery past a
+    lost checkpoint, a re-import) are found first, by a probe restricted to the batch's time span,
+    and filtered out of the batch, so the inserts themselves never join the facts.
+    """
     if not w.listen_count:
         return 0
-    columns = w.listens
-    at: list[int] = columns["listened_at"]  # type: ignore[assignment]
-    lo, hi = min(at), max(at)
-    batch = _arrow(columns)
+    batch = _arrow(w.columns())
+    span = pc.min_max(batch["listened_at"])
     con.register("batch_listens", batch)
-    fresh = con.execute(
-        "INSERT INTO listens SELECT b.* FROM batch_listens b ANTI JOIN ("
-        " SELECT listen_id FROM listens WHERE listened_at BETWEEN to_timestamp(?)::TIMESTAMP"
-        " AND to_timestamp(?)::TIMESTAMP) l USING (listen_id) RETURNING listen_id",
-        [lo, hi],
-    ).fetchall()
-    con.unregister("batch_listens")
-    added = len(fresh)
-    if not added:
-        return 0
-    con.register("fresh", pa.table({"listen_id": pa.array([r[0] for r in fresh], pa.string())}))
-    everything = added == w.listen_count
-    for table, columns in (("credits", w.credits), ("listen_genres", w.genres)):
-        if not columns["listen_id"]:
-            continue
-        con.register("batch_rows", _arrow(columns))
-        if everything:
-            con.execute(f"INSERT INTO {table} SELECT * FROM batch_rows")
-        else:
-            con.execute(f"INSERT INTO {table} SELECT b.* FROM batch_rows b SEMI JOIN fresh USING (listen_id)")
-        con.unregister("batch_rows")
-    con.unregister("fresh")
-    return added
+    try:
+        held = con.execute(
+            "SELECT listen_id FROM listens WHERE listened_at BETWEEN ? AND ?"
+            " AND listen_id IN (SELECT listen_id FROM batch_listens)",
+            [span["min"].as_py(), span["max"].as_py()],
+        ).fetchall()
+        if held:
+            gone = pa.array([r[0] for r in held], pa.string())
+            batch = batch.filter(pc.invert(pc.is_in(batch["listen_id"], value_set=gone)))
+            con.unregister("batch_listens")
+            con.register("batch_listens", batch)
+            if not batch.num_rows:
+                return 0
+        con.execute(f"INSERT INTO listens SELECT {_LISTEN_SELECT} FROM batch_listens b")
+        con.register("batch_credits", _arrow(w.credit_map()))
+        con.execute(_INSERT_CREDITS)
+        con.unregister("batch_credits")
+        if w.genre_sets:
+            con.register("batch_genres", _arrow(w.genre_map()))
+            con.execute(_INSERT_GENRES)
+            con.unregister("batch_genres")
+    finally:
+        con.unregister("batch_listens")
+    return int(batch.num_rows)
 
 
 def _insert_dims(
