@@ -18,13 +18,13 @@ from typing import Protocol
 import msgspec
 import nats.errors
 import structlog
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 from prometheus_client import Counter, Gauge
 
-from projector.pull import ConsumerGone, Puller, ack_sequences, connection_of
+from projector.pull import ConsumerGone, Delivery, Puller, ack_sequences, connection_of
+from projector.wire import WireError
 from schemas.events import Event, decode_event
 
 __all__ = ["PoisonEvent", "Projection", "Sink", "ack_sequences"]
@@ -107,12 +107,21 @@ class Projection:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._next_delivery = 1
-        return await Puller(connection_of(self.js), self.stream, self.durable, batch=self.batch_size).start()
+        delay = 0.2
+        while True:
+            try:
+                return await Puller(
+                    connection_of(self.js), self.stream, self.durable, batch=self.batch_size
+                ).start()
+            except (WireError, OSError, TimeoutError) as exc:
+                log.warning("stream unreachable, retrying", projection=self.durable, error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
-    def _in_order(self, msgs: list[Msg]) -> list[tuple[int, Msg]]:
+    def _in_order(self, msgs: list[Delivery]) -> list[tuple[int, Delivery]]:
         """The leading ``msgs`` that continue the consumer's delivery sequence (no gap, no redelivery),
         each with its stream sequence."""
-        good: list[tuple[int, Msg]] = []
+        good: list[tuple[int, Delivery]] = []
         for msg in msgs:
             delivered, stream_seq, consumer_seq = ack_sequences(msg.reply)
             if delivered != 1 or consumer_seq != self._next_delivery:
@@ -121,16 +130,12 @@ class Projection:
             good.append((stream_seq, msg))
         return good
 
-    async def _fetch(self, puller: Puller) -> list[Msg]:
+    async def _fetch(self, puller: Puller) -> list[Delivery]:
         try:
             return await puller.next_batch(timeout=1.0)
-        except (
-            nats.errors.ConnectionClosedError,
-            nats.errors.ConnectionReconnectingError,
-            nats.errors.OutboundBufferLimitError,
-        ):
-            await asyncio.sleep(0.5)
-            return []
+        except WireError as exc:  # the puller's connection dropped: resubscribe from the checkpoint
+            await asyncio.sleep(0.2)
+            raise ConsumerGone(str(exc)) from exc
 
     async def run(self, stop: asyncio.Event) -> None:
         """Project until ``stop`` is set; raises :class:`PoisonEvent` on an event it cannot apply.
@@ -150,7 +155,7 @@ class Projection:
                     gone = False
                 good = self._in_order(msgs)
                 if good:
-                    await self._apply(good)
+                    await self._apply(good, puller)
                 if gone or len(good) < len(msgs):
                     log.warning(
                         "delivery gap, resubscribing from checkpoint",
@@ -164,7 +169,7 @@ class Projection:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await puller.stop()
 
-    async def _apply(self, msgs: list[tuple[int, Msg]]) -> None:
+    async def _apply(self, msgs: list[tuple[int, Delivery]], puller: Puller) -> None:
         started = time.perf_counter()
         batch: list[tuple[int, Event]] = []
         for seq, msg in msgs:
@@ -186,8 +191,7 @@ class Projection:
             EVENTS_APPLIED.labels(self.durable).inc(applied)
             self.position = batch[-1][0]
             POSITION.labels(self.durable).set(self.position)
-        with contextlib.suppress(nats.errors.Error, TimeoutError):
-            await msgs[-1][1].ack()
+        puller.ack(msgs[-1][1])
         BATCH_SECONDS.labels(self.durable).set(time.perf_counter() - started)
         async with self._advanced:
             self._advanced.notify_all()

@@ -21,6 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from projector.pull import Puller, ack_sequences, connection_of
+from projector.wire import header_value
 
 __all__ = ["StoredMsg", "read_range", "stream_bounds"]
 
@@ -34,7 +35,12 @@ class StoredMsg:
     seq: int
     subject: str
     data: bytes
-    msg_id: str | None
+    headers: bytes
+    """The raw header block (``b""`` when none); :attr:`msg_id` reads it."""
+
+    @property
+    def msg_id(self) -> str | None:
+        return header_value(self.headers, "Nats-Msg-Id")
 
 
 async def stream_bounds(js: JetStreamContext, stream: str) -> tuple[int, int]:
@@ -94,12 +100,7 @@ async def read_range(
                         break
                     if seq > last:
                         break
-                    headers = msg.headers or {}
-                    out.append(
-                        StoredMsg(
-                            seq=seq, subject=msg.subject, data=msg.data, msg_id=headers.get("Nats-Msg-Id")
-                        )
-                    )
+                    out.append(StoredMsg(seq=seq, subject=msg.subject, data=msg.data, headers=msg.headers))
                     expected = seq + 1
                 if out:
                     yield out

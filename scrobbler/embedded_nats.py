@@ -132,7 +132,7 @@ def start_embedded(
 
 
 def _accepts(url: str) -> bool:
-    host, _, port = url.removeprefix("nats://").rpartition(":")
+    host, _, port = url.partition("://")[2].rpartition(":")
     with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=0.5):
         return True
     return False

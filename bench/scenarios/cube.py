@@ -16,13 +16,13 @@ from typing import Any
 import duckdb
 import msgspec
 import pyarrow as pa
-from nats.aio.msg import Msg
 
 from bench.context import Context
 from bench.row import Row, unavailable
 from bench.servers import RssSampler
 from bench.stream_load import connect, consume, create_stream, load_events
 from projector.folds.sql_rows import catalogue_ids
+from projector.pull import Delivery
 from schemas.events import ListenRecorded, decode_event
 from schemas.subjects import stream_subjects
 from scrobbler.gc_tuning import FOLD_YOUNG, tune_gc
@@ -41,7 +41,7 @@ async def _ceiling(js: Any, n: int, path: str) -> float:
         k: [] for k in ("listen_id", "user_name", "listened_at", "track_id", "artist_id", "album_id")
     }
 
-    async def on_batch(msgs: list[Msg]) -> None:
+    async def on_batch(msgs: list[Delivery]) -> None:
         for m in msgs:
             ev = decode_event(m.data)
             if isinstance(ev, ListenRecorded):

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from nats.aio.msg import Msg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -28,6 +27,7 @@ from bench.stream_load import connect, consume, fill_stream
 from projector.db import create_engine
 from projector.folds.sql_rows import Writes, plan
 from projector.migrate import migrate
+from projector.pull import Delivery, ack_sequences
 from projector.tables import albums, artists, genres, listen_artists, listen_genres, listens, tracks, users
 from schemas.events import decode_event
 
@@ -103,14 +103,14 @@ async def _ceiling(ctx: Context, nats_url: str, dsn: str, n: int) -> float:
         host="127.0.0.1", port=3306, user="root", db=db, charset="utf8mb4", autocommit=False
     )
     decoder = msgspec.json.Decoder()
-    buffered: list[Msg] = []
+    buffered: list[Delivery] = []
 
-    async def on_batch(msgs: list[Msg]) -> None:
+    async def on_batch(msgs: list[Delivery]) -> None:
         buffered.extend(msgs)
         while buffered:
-            k = (buffered[0].metadata.sequence.stream - 1) // CHUNK
+            k = (ack_sequences(buffered[0].reply)[1] - 1) // CHUNK
             end = min(n, (k + 1) * CHUNK)
-            if buffered[-1].metadata.sequence.stream < end:
+            if ack_sequences(buffered[-1].reply)[1] < end:
                 return
             take = end - k * CHUNK
             for m in buffered[:take]:
