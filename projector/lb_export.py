@@ -99,7 +99,10 @@ class LbExportSink:
             await record_exported(conn, self.lb_user, [x.listen_id for x in pending])
             await checkpoint.save(conn, self.name, upto)
 
-    async def apply(self, batch: Sequence[tuple[int, Event]]) -> int:
+    def prepare(self, batch: Sequence[tuple[int, Event]]) -> None:
+        return None
+
+    async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int:
         """Send the batch's listens in requests of ≤ 100; the checkpoint follows each 200."""
         if not batch:
             return 0

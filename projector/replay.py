@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -100,24 +101,42 @@ class _Feeder:
             return self.position
         self.total = self.done + (last - start + 1)
         subject = f"{self.settings.nats.subject_prefix}.>"
-        async for msgs in read_range(
-            self.js, self.settings.nats.stream, subject, start, last, batch=self.batch, reader="replay"
-        ):
-            batch: list[tuple[int, Event]] = []
-            for m in msgs:
-                try:
-                    batch.append((m.seq, decode_event(m.data)))
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    log.error("poison event, replay stopped", seq=m.seq, error=str(exc))
-                    raise PoisonEvent(m.seq, str(exc)) from exc
-            await self.sink.apply(batch)
-            self.position = msgs[-1].seq
-            self.next_seq = self.position + 1
-            self.done += len(msgs)
-            if self.progress is not None:
-                self.progress(ReplayProgress(self.phase, self.position, last, self.done, self.total))
+        # Batch k commits while batch k+1 is decoded and folded (one in flight, in order).
+        inflight: asyncio.Task[None] | None = None
+        try:
+            async for msgs in read_range(
+                self.js, self.settings.nats.stream, subject, start, last, batch=self.batch, reader="replay"
+            ):
+                batch: list[tuple[int, Event]] = []
+                for m in msgs:
+                    try:
+                        batch.append((m.seq, decode_event(m.data)))
+                    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                        log.error("poison event, replay stopped", seq=m.seq, error=str(exc))
+                        if inflight is not None:
+                            await inflight
+                        raise PoisonEvent(m.seq, str(exc)) from exc
+                prepared = self.sink.prepare(batch)
+                if inflight is not None:
+                    await inflight
+                inflight = asyncio.create_task(self._commit(batch, prepared, last))
+            if inflight is not None:
+                await inflight
+        finally:
+            if inflight is not None and not inflight.done():
+                inflight.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await inflight
         self.next_seq = max(self.next_seq, last + 1)
         return self.position
+
+    async def _commit(self, batch: list[tuple[int, Event]], prepared: object | None, last: int) -> None:
+        await self.sink.apply(batch, prepared)
+        self.position = batch[-1][0]
+        self.next_seq = self.position + 1
+        self.done += len(batch)
+        if self.progress is not None:
+            self.progress(ReplayProgress(self.phase, self.position, last, self.done, self.total))
 
     async def to_end(self) -> int:
         return await self.to((await stream_bounds(self.js, self.settings.nats.stream))[1])

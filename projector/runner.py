@@ -37,13 +37,20 @@ BATCH_SECONDS = Gauge("scrobbler_projection_batch_seconds", "Duration of the las
 
 
 class Sink(Protocol):
-    """A read model that applies events idempotently and remembers how far it got."""
+    """A read model that applies events idempotently and remembers how far it got.
+
+    ``prepare`` is the pure half of ``apply`` (folding the batch, no I/O): drivers call it for the
+    next batch while the previous one is still being written, then hand its result to ``apply``.
+    A sink that returns None from it folds inside ``apply``.
+    """
 
     name: str
 
     async def position(self) -> int: ...
 
-    async def apply(self, batch: Sequence[tuple[int, Event]]) -> int: ...
+    def prepare(self, batch: Sequence[tuple[int, Event]]) -> object | None: ...
+
+    async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int: ...
 
 
 class PoisonEvent(RuntimeError):
@@ -67,6 +74,8 @@ class Projection:
     failed: str | None = None
     _advanced: asyncio.Condition = field(default_factory=asyncio.Condition)
     _next_delivery: int = 1
+    _taken: int = 0
+    """Last sequence handed to the sink (committed, or being committed)."""
 
     @property
     def durable(self) -> str:
@@ -79,7 +88,7 @@ class Projection:
         on every start and after any gap: deliveries left unacknowledged by a killed process (or
         lost in flight) must not be skipped by a later AckAll, nor applied out of order.
         """
-        self.position = await self.sink.position()
+        self.position = self._taken = await self.sink.position()
         POSITION.labels(self.durable).set(self.position)
         async with self._advanced:  # a sink already at the awaited sequence answers its waiters now
             self._advanced.notify_all()
@@ -141,10 +150,13 @@ class Projection:
         """Project until ``stop`` is set; raises :class:`PoisonEvent` on an event it cannot apply.
 
         The :class:`~projector.pull.Puller` asks for the next batch while the current one is
-        written, so the stream and the database work at the same time.
+        written, and the next batch is decoded and folded (``Sink.prepare``) while the current
+        one commits: the stream, Python and the database work at the same time. Batches still
+        commit one after the other, in stream order.
         """
         puller = await self._subscribe()
         log.info("projection started", projection=self.durable, position=self.position)
+        inflight: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 try:
@@ -155,8 +167,20 @@ class Projection:
                     gone = False
                 good = self._in_order(msgs)
                 if good:
-                    await self._apply(good, puller)
+                    try:
+                        batch = self._decode(good)
+                    except PoisonEvent:
+                        if inflight is not None:
+                            await inflight  # what came before the poison is committed
+                        raise
+                    prepared = self.sink.prepare(batch) if batch else None
+                    if inflight is not None:
+                        await inflight
+                    inflight = asyncio.create_task(self._commit(batch, prepared, good[-1][1], puller))
                 if gone or len(good) < len(msgs):
+                    if inflight is not None:
+                        await inflight
+                        inflight = None
                     log.warning(
                         "delivery gap, resubscribing from checkpoint",
                         projection=self.durable,
@@ -165,15 +189,21 @@ class Projection:
                     with contextlib.suppress(nats.errors.Error, TimeoutError):
                         await puller.stop()
                     puller = await self._subscribe()
+            if inflight is not None:
+                await inflight
         finally:
+            if inflight is not None and not inflight.done():
+                inflight.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await inflight
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await puller.stop()
 
-    async def _apply(self, msgs: list[tuple[int, Delivery]], puller: Puller) -> None:
-        started = time.perf_counter()
+    def _decode(self, msgs: list[tuple[int, Delivery]]) -> list[tuple[int, Event]]:
+        """The events after what was already handed to the sink, decoded."""
         batch: list[tuple[int, Event]] = []
         for seq, msg in msgs:
-            if seq <= self.position:
+            if seq <= self._taken:
                 continue
             try:
                 batch.append((seq, decode_event(msg.data)))
@@ -187,11 +217,19 @@ class Projection:
                 )
                 raise PoisonEvent(seq, str(exc)) from exc
         if batch:
-            applied = await self.sink.apply(batch)
+            self._taken = batch[-1][0]
+        return batch
+
+    async def _commit(
+        self, batch: list[tuple[int, Event]], prepared: object | None, last: Delivery, puller: Puller
+    ) -> None:
+        started = time.perf_counter()
+        if batch:
+            applied = await self.sink.apply(batch, prepared)
             EVENTS_APPLIED.labels(self.durable).inc(applied)
             self.position = batch[-1][0]
             POSITION.labels(self.durable).set(self.position)
-        puller.ack(msgs[-1][1])
+        puller.ack(last)
         BATCH_SECONDS.labels(self.durable).set(time.perf_counter() - started)
         async with self._advanced:
             self._advanced.notify_all()

@@ -104,7 +104,7 @@ class Shadow:
             await self.drop(live)
             await self._create(live)
             position = 0
-        self.engine = create_engine(self.dsn)
+        self.engine = create_engine(self.dsn, bulk=True)
         return position
 
     async def _create(self, live: AsyncEngine) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from projector import checkpoint
 from projector.db import insert_rows_ignoring_duplicates, upsert
-from projector.folds.sql_rows import Delete, Writes, plan
+from projector.folds.sql_rows import Delete, Step, Writes, plan
 from projector.tables import (
     albums,
     artists,
@@ -127,15 +127,21 @@ class SqlSink:
         async with self.engine.connect() as conn:
             return await checkpoint.load(conn, self.name)
 
-    async def apply(self, batch: Sequence[tuple[int, Event]]) -> int:
+    def prepare(self, batch: Sequence[tuple[int, Event]]) -> list[Step]:
+        """The batch's steps (:func:`projector.folds.sql_rows.plan`), for :meth:`apply`."""
+        return plan(batch)
+
+    async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int:
         """Apply the events not yet applied, commit them with the new position; return how many.
+
+        ``prepared``: :meth:`prepare`'s result for this very batch (folded ahead by the driver).
 
         Partitioned projectors insert the same catalogue rows concurrently; InnoDB may pick one of
         them as a deadlock victim and roll its transaction back whole, so that one is retried.
         """
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return await self._apply_once(batch)
+                return await self._apply_once(batch, prepared)
             except OperationalError as exc:
                 code = getattr(exc.orig, "args", (None,))[0]
                 if code not in _RETRYABLE or attempt == _ATTEMPTS:
@@ -149,7 +155,7 @@ class SqlSink:
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
-    async def _apply_once(self, batch: Sequence[tuple[int, Event]]) -> int:
+    async def _apply_once(self, batch: Sequence[tuple[int, Event]], prepared: object | None) -> int:
         if not batch:
             return 0
         async with self.engine.begin() as conn:
@@ -157,8 +163,9 @@ class SqlSink:
             fresh = [(seq, ev) for seq, ev in batch if seq > done]
             if not fresh:
                 return 0
+            steps = prepared if isinstance(prepared, list) and len(fresh) == len(batch) else plan(fresh)
             sent: dict[str, list[Any]] = {}
-            for step in plan(fresh):
+            for step in steps:
                 if isinstance(step, Delete):
                     await _delete(conn, step)
                 else:

@@ -22,7 +22,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from projector.folds.sql_rows import catalogue_ids_of
+from projector.folds.sql_rows import MEMO_LIMIT, catalogue_of
 from projector.folds.steps import Delete, split_steps
 from schemas.events import (
     ArtistCredit,
@@ -65,9 +65,6 @@ CREDIT_KEY = "credit_key"
 GENRE_KEY = "genre_key"
 """Batch column: the :class:`GenreSet` of the listen's tags (null when it has none)."""
 
-MEMO_LIMIT = 1 << 18
-"""Memo entries kept before a memo starts afresh (bounds memory on a huge catalogue)."""
-
 _keys = itertools.count()
 
 
@@ -103,11 +100,10 @@ _genre_sets: dict[tuple[str, ...], GenreSet] = {}
 def _entry(
     artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
 ) -> CatalogueEntry:
-    track_id, artist_id, album_id = catalogue_ids_of(artists, title, album, album_artist)
+    track_id, artist_id, album_id, credit_ids = catalogue_of(artists, title, album, album_artist)
     primary = primary_artist(artists)
     credits: dict[int, tuple[int, str, str]] = {}
-    for credit in artists:
-        aid = stable_id("artist", credit.name)
+    for aid, credit in zip(credit_ids, artists, strict=True):
         credits.setdefault(aid, (aid, credit.role, credit.name))
     if len(_entries) >= MEMO_LIMIT:
         _entries.clear()

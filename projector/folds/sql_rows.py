@@ -33,7 +33,17 @@ from schemas.events import (
 from schemas.identity import stable_id
 from schemas.listens import primary_artist
 
-__all__ = ["Delete", "Row", "Step", "Writes", "catalogue_ids", "catalogue_ids_of", "naive_utc", "plan"]
+__all__ = [
+    "Delete",
+    "Row",
+    "Step",
+    "Writes",
+    "catalogue_ids",
+    "catalogue_ids_of",
+    "catalogue_of",
+    "naive_utc",
+    "plan",
+]
 
 Row = dict[str, Any]
 _JSON = msgspec.json.Encoder()
@@ -93,41 +103,63 @@ def catalogue_ids_of(
     return track_id, artist_id, album_id
 
 
+MEMO_LIMIT = 1 << 18
+"""Entries a fold memo keeps before it starts afresh (bounds memory on a huge catalogue)."""
+
+Catalogue = tuple[int, int, int | None, tuple[int, ...]]
+_catalogue: dict[tuple[tuple[ArtistCredit, ...], str, str | None, str | None], Catalogue] = {}
+
+
+def catalogue_of(
+    artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
+) -> Catalogue:
+    """(track id, primary artist id, album id, artist id of each credit), memoised: every play of a
+    track asks again, and hashing its names is most of a fold's work otherwise."""
+    key = (artists, title, album, album_artist)
+    found = _catalogue.get(key)
+    if found is None:
+        if len(_catalogue) >= MEMO_LIMIT:
+            _catalogue.clear()
+        ids = catalogue_ids_of(artists, title, album, album_artist)
+        found = _catalogue[key] = (*ids, tuple(stable_id("artist", c.name) for c in artists))
+    return found
+
+
 def _add_listen(w: Writes, seq: int, ev: ListenRecorded) -> None:
-    track_id, artist_id, album_id = catalogue_ids(ev)
-    w.users.setdefault(ev.user, {"name": ev.user, "created_at": naive_utc(ev.occurred_at)})
-    for position, credit in enumerate(ev.artists):
-        aid = stable_id("artist", credit.name)
-        w.artists.setdefault(aid, {"id": aid, "name": credit.name, "mbid": credit.mbid})
+    # Catalogue rows are built only the first time a batch meets them (the hot path of a replay).
+    track_id, artist_id, album_id, credit_ids = catalogue_of(ev.artists, ev.title, ev.album, ev.album_artist)
+    received = naive_utc(ev.occurred_at)
+    lid = ev.event_id
+    if ev.user not in w.users:
+        w.users[ev.user] = {"name": ev.user, "created_at": received}
+    for position, (aid, credit) in enumerate(zip(credit_ids, ev.artists, strict=True)):
+        if aid not in w.artists:
+            w.artists[aid] = {"id": aid, "name": credit.name, "mbid": credit.mbid}
         w.listen_artists.append(
-            {"listen_id": ev.event_id, "position": position, "artist_id": aid, "role": credit.role}
+            {"listen_id": lid, "position": position, "artist_id": aid, "role": credit.role}
         )
-    if album_id is not None and ev.album is not None:
-        w.albums.setdefault(
-            album_id,
-            {
-                "id": album_id,
-                "title": ev.album,
-                "artist_name": ev.album_artist or primary_artist(ev.artists),
-                "year": ev.album_year,
-                "mbid": ev.release_mbid,
-            },
-        )
-    w.tracks.setdefault(
-        track_id,
-        {
+    if album_id is not None and ev.album is not None and album_id not in w.albums:
+        w.albums[album_id] = {
+            "id": album_id,
+            "title": ev.album,
+            "artist_name": ev.album_artist or primary_artist(ev.artists),
+            "year": ev.album_year,
+            "mbid": ev.release_mbid,
+        }
+    if track_id not in w.tracks:
+        w.tracks[track_id] = {
             "id": track_id,
             "title": ev.title,
             "artist_name": primary_artist(ev.artists),
             "duration_secs": ev.duration_secs,
             "mbid": ev.recording_mbid,
             "isrc": ev.isrc,
-        },
-    )
-    _add_genres(w, ev.event_id, ev.genres)
+        }
+    if ev.genres:
+        _add_genres(w, lid, ev.genres)
     w.listens.append(
         {
-            "listen_id": ev.event_id,
+            "listen_id": lid,
             "user_name": ev.user,
             "listened_at": naive_utc(ev.listened_at),
             "track_id": track_id,
@@ -144,7 +176,7 @@ def _add_listen(w: Writes, seq: int, ev: ListenRecorded) -> None:
             "release_mbid": ev.release_mbid,
             "unresolved": ev.unresolved,
             "extra": _JSON.encode(ev.extra).decode() if ev.extra else None,
-            "received_at": naive_utc(ev.occurred_at),
+            "received_at": received,
             "stream_seq": seq,
         }
     )
@@ -162,10 +194,11 @@ def _add_genres(w: Writes, listen: str, names: Iterable[str]) -> None:
 
 
 def _apply(w: Writes, seq: int, event: Event) -> None:
+    if isinstance(event, ListenRecorded):  # most events: no time conversion of their own
+        _add_listen(w, seq, event)
+        return
     at = naive_utc(event.occurred_at)
     match event:
-        case ListenRecorded():
-            _add_listen(w, seq, event)
         case UserCreated():
             w.users.setdefault(event.user, {"name": event.user, "created_at": at})
         case ConfigChanged():

@@ -323,7 +323,11 @@ class CubeSink:
             finally:
                 cur.close()
 
-    async def apply(self, batch: Sequence[tuple[int, Event]]) -> int:
+    def prepare(self, batch: Sequence[tuple[int, Event]]) -> None:
+        """Nothing ahead: the writer thread folds each batch while the caller reads the next."""
+        return None
+
+    async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int:
         result = await asyncio.get_running_loop().run_in_executor(self._writer, self.apply_sync, batch)
         if result is None:
             return 0
