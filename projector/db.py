@@ -10,10 +10,18 @@ from typing import Any
 
 from sqlalchemy import DateTime, Table, event
 from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
-__all__ = ["create_engine", "insert_ignore", "insert_rows_ignoring_duplicates", "upsert"]
+__all__ = [
+    "Statement",
+    "create_engine",
+    "execute_all",
+    "insert_ignore",
+    "render_insert_ignoring_duplicates",
+    "upsert",
+]
 
 
 BULK_CACHE_KIB = 65536
@@ -89,25 +97,30 @@ def _fast(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return fast
 
 
-async def insert_rows_ignoring_duplicates(
-    conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], chunk: int = 1000
-) -> None:
-    """Multi-row ``INSERT`` statements straight to the driver, skipping rows whose key exists.
+Statement = tuple[str, tuple[Any, ...]]
+"""SQL for the driver and its parameters, ready to execute."""
+
+
+def render_insert_ignoring_duplicates(
+    dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]], chunk: int = 1000
+) -> list[Statement]:
+    """Multi-row ``INSERT`` statements for the driver that skip rows whose key exists.
 
     The hot path of every projection: one statement per ``chunk`` rows, built once per shape
-    (no SQLAlchemy compilation per batch, no per-row round trip).
+    (no SQLAlchemy compilation per batch, no per-row round trip). Pure, so a projection renders
+    the next batch while the previous one executes.
     """
     if not rows:
-        return
+        return []
     columns = tuple(rows[0])
     keys = tuple(c.name for c in table.primary_key.columns)
-    dialect = conn.dialect.name
     # The column types' own conversions (e.g. SQLite's DATETIME text format), as SQLAlchemy would apply.
     procs = [
         (i, _fast(p) if isinstance(table.c[c].type, DateTime) else p)
         for i, c in enumerate(columns)
-        if (p := table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
+        if (p := table.c[c].type.dialect_impl(dialect).bind_processor(dialect))
     ]
+    out: list[Statement] = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         if procs:
@@ -120,7 +133,14 @@ async def insert_rows_ignoring_duplicates(
             params = tuple(values)
         else:
             params = tuple(row[c] for row in part for c in columns)
-        await conn.exec_driver_sql(_multirow_sql(dialect, table.name, columns, keys, len(part)), params)
+        out.append((_multirow_sql(dialect.name, table.name, columns, keys, len(part)), params))
+    return out
+
+
+async def execute_all(conn: AsyncConnection, statements: Sequence[Statement]) -> None:
+    """Execute rendered statements in order, on ``conn``'s transaction."""
+    for sql, params in statements:
+        await conn.exec_driver_sql(sql, params)
 
 
 def insert_ignore(table: Table) -> Insert:

@@ -9,13 +9,14 @@ from typing import Any
 
 import structlog
 from sqlalchemy import and_, delete, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from projector import checkpoint
-from projector.db import insert_rows_ignoring_duplicates, upsert
-from projector.folds.sql_rows import Delete, Step, Writes, plan
+from projector.db import Statement, execute_all, render_insert_ignoring_duplicates, upsert
+from projector.folds.sql_rows import Delete, Writes, plan
 from projector.tables import (
     albums,
     artists,
@@ -42,8 +43,6 @@ _ATTEMPTS = 8
 _KNOWN_LIMIT = 200_000
 """Catalogue ids remembered per table as already stored (bounded: memory stays flat)."""
 
-_insert_ignore = insert_rows_ignoring_duplicates
-
 
 class KnownIds:
     """Catalogue rows this process saw committed, so a batch does not send them again.
@@ -66,7 +65,19 @@ class KnownIds:
         known.update(keys)
 
 
-async def _write(conn: AsyncConnection, w: Writes, known: KnownIds, sent: dict[str, list[Any]]) -> None:
+@dataclass(frozen=True)
+class _Rendered:
+    """A write step with its multi-row inserts rendered for the driver."""
+
+    step: Writes
+    inserts: list[Statement]
+    catalogue: dict[str, list[Any]]
+    """Catalogue keys the inserts send, remembered once committed."""
+
+
+def _render(dialect: Dialect, w: Writes, known: KnownIds) -> _Rendered:
+    inserts: list[Statement] = []
+    catalogue: dict[str, list[Any]] = {}
     for table, rows in (
         (users, w.users),
         (artists, w.artists),
@@ -74,15 +85,23 @@ async def _write(conn: AsyncConnection, w: Writes, known: KnownIds, sent: dict[s
         (tracks, w.tracks),
         (genres, w.genres),
     ):
-        fresh = known.unknown(table.name, rows)
-        await _insert_ignore(conn, table, fresh)
-        sent.setdefault(table.name, []).extend(k for k in rows)
-    await _insert_ignore(conn, listens, w.listens)
-    await _insert_ignore(conn, listen_artists, w.listen_artists)
-    await _insert_ignore(conn, listen_genres, w.listen_genres)
+        inserts += render_insert_ignoring_duplicates(dialect, table, known.unknown(table.name, rows))
+        catalogue[table.name] = list(rows)
+    for table, many in (
+        (listens, w.listens),
+        (listen_artists, w.listen_artists),
+        (listen_genres, w.listen_genres),
+    ):
+        inserts += render_insert_ignoring_duplicates(dialect, table, many)
+    inserts += render_insert_ignoring_duplicates(dialect, tokens, list(w.tokens.values()))
+    return _Rendered(w, inserts, catalogue)
+
+
+async def _write(conn: AsyncConnection, r: _Rendered) -> None:
+    w = r.step
+    await execute_all(conn, r.inserts)
     await upsert(conn, config, list(w.config.values()), ["value", "secret", "updated_at"])
     await upsert(conn, jobs, list(w.jobs.values()), ["status", "progress", "error", "updated_at", "kind"])
-    await _insert_ignore(conn, tokens, list(w.tokens.values()))
     for sha, at in w.token_revocations.items():
         await conn.execute(update(tokens).where(tokens.c.token_sha256 == sha).values(revoked_at=at))
     for user, enc in w.passwords.items():
@@ -127,9 +146,12 @@ class SqlSink:
         async with self.engine.connect() as conn:
             return await checkpoint.load(conn, self.name)
 
-    def prepare(self, batch: Sequence[tuple[int, Event]]) -> list[Step]:
-        """The batch's steps (:func:`projector.folds.sql_rows.plan`), for :meth:`apply`."""
-        return plan(batch)
+    def prepare(self, batch: Sequence[tuple[int, Event]]) -> list[Delete | _Rendered]:
+        """The batch folded (:func:`projector.folds.sql_rows.plan`) and its inserts rendered, for
+        :meth:`apply`: pure, so a driver prepares the next batch while this one commits."""
+        return [
+            s if isinstance(s, Delete) else _render(self.engine.dialect, s, self.known) for s in plan(batch)
+        ]
 
     async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int:
         """Apply the events not yet applied, commit them with the new position; return how many.
@@ -163,13 +185,17 @@ class SqlSink:
             fresh = [(seq, ev) for seq, ev in batch if seq > done]
             if not fresh:
                 return 0
-            steps = prepared if isinstance(prepared, list) and len(fresh) == len(batch) else plan(fresh)
+            steps = (
+                prepared if isinstance(prepared, list) and len(fresh) == len(batch) else self.prepare(fresh)
+            )
             sent: dict[str, list[Any]] = {}
             for step in steps:
                 if isinstance(step, Delete):
                     await _delete(conn, step)
                 else:
-                    await _write(conn, step, self.known, sent)
+                    await _write(conn, step)
+                    for table, keys in step.catalogue.items():
+                        sent.setdefault(table, []).extend(keys)
             await checkpoint.save(conn, self.name, fresh[-1][0])
         for table, keys in sent.items():
             self.known.remember(table, keys)

@@ -111,7 +111,12 @@ async def _kill9_projector_mid_batch(settings: Settings) -> None:
             assert killed >= 1, "the projector finished before it could be killed; raise total"
         finally:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(20)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # never leave a projector behind (it would load the machine for good)
+                proc.wait()
+                raise
 
 
 async def test_kill9_projector_on_sqlite_counts_exact(tmp_path: Path, nats_server: EmbeddedNats) -> None:
