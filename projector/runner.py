@@ -69,6 +69,7 @@ class Projection:
     stream: str
     sink: Sink
     filter_subjects: list[str]
+    """Subjects the consumer takes; ``[]`` or the stream's own subjects: everything."""
     batch_size: int = 1000
     position: int = 0
     failed: str | None = None
@@ -92,20 +93,21 @@ class Projection:
         POSITION.labels(self.durable).set(self.position)
         async with self._advanced:  # a sink already at the awaited sequence answers its waiters now
             self._advanced.notify_all()
-        wanted = ConsumerConfig(
-            durable_name=self.durable,
-            ack_policy=AckPolicy.ALL,
-            ack_wait=60,
-            max_ack_pending=-1,
-            max_deliver=-1,
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if self.position else DeliverPolicy.ALL,
-            opt_start_seq=self.position + 1 if self.position else None,
-            filter_subjects=self.filter_subjects if len(self.filter_subjects) > 1 else None,
-            filter_subject=self.filter_subjects[0] if len(self.filter_subjects) == 1 else None,
-        )
         delay = 0.2
         while True:
             try:
+                filters = await self._filters()
+                wanted = ConsumerConfig(
+                    durable_name=self.durable,
+                    ack_policy=AckPolicy.ALL,
+                    ack_wait=60,
+                    max_ack_pending=-1,
+                    max_deliver=-1,
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE if self.position else DeliverPolicy.ALL,
+                    opt_start_seq=self.position + 1 if self.position else None,
+                    filter_subjects=filters if len(filters) > 1 else None,
+                    filter_subject=filters[0] if len(filters) == 1 else None,
+                )
                 with contextlib.suppress(NotFoundError):
                     await self.js.delete_consumer(self.stream, self.durable)
                 await self.js.add_consumer(self.stream, wanted)
@@ -126,6 +128,19 @@ class Projection:
                 log.warning("stream unreachable, retrying", projection=self.durable, error=repr(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _filters(self) -> list[str]:
+        """The consumer's filter subjects: none when they name every subject of the stream.
+
+        JetStream delivers an unfiltered consumer about three times faster than one with several
+        filter subjects (measured: 36k -> 125k events/s read and decoded), and an unpartitioned
+        projection's filters are exactly the stream's subjects.
+        """
+        if len(self.filter_subjects) > 1:
+            info = await self.js.stream_info(self.stream)
+            if set(info.config.subjects or ()) == set(self.filter_subjects):
+                return []
+        return self.filter_subjects
 
     def _in_order(self, msgs: list[Delivery]) -> list[tuple[int, Delivery]]:
         """The leading ``msgs`` that continue the consumer's delivery sequence (no gap, no redelivery),
