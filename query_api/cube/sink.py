@@ -16,13 +16,21 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from projector.folds.cube_rows import CREDIT_KEY, GENRE_KEY, LISTEN_COLUMNS, CubeWrites, Delete, plan
+from projector.folds.cube_rows import (
+    CREDIT_KEY,
+    GENRE_KEY,
+    LISTEN_COLUMNS,
+    CubeStep,
+    CubeWrites,
+    Delete,
+    plan,
+)
 from query_api.cube import rollup
 from schemas.events import Event, ListenEnriched, ListensDeleted
 
@@ -73,7 +81,35 @@ _INSERT_GENRES = (
 )
 
 
-def _insert_facts(con: duckdb.DuckDBPyConnection, w: CubeWrites) -> int:
+@dataclass(frozen=True)
+class _Facts:
+    """A write step's facts as Arrow tables (built by :meth:`CubeSink.prepare`, off the writer thread)."""
+
+    listens: pa.Table
+    """:data:`LISTEN_COLUMNS` and the two keys."""
+    credits: pa.Table
+    genres: pa.Table | None
+
+
+def _facts(w: CubeWrites) -> _Facts | None:
+    if not w.listen_count:
+        return None
+    return _Facts(
+        listens=_arrow(w.columns()),
+        credits=_arrow(w.credit_map()),
+        genres=_arrow(w.genre_map()) if w.genre_sets else None,
+    )
+
+
+Prepared = list[tuple[CubeStep, _Facts | None]]
+"""A batch folded into steps, each write step with its facts as Arrow tables."""
+
+
+def _prepare(batch: Sequence[tuple[int, Event]]) -> Prepared:
+    return [(step, None if isinstance(step, Delete) else _facts(step)) for step in plan(batch)]
+
+
+def _insert_facts(con: duckdb.DuckDBPyConnection, facts: _Facts | None) -> int:
     """Insert the step's listens the cube does not hold yet, with their credits and genres.
 
     One statement per fact table: credits and genres are the batch joined with the step's small
@@ -81,9 +117,9 @@ def _insert_facts(con: duckdb.DuckDBPyConnection, w: CubeWrites) -> int:
     lost checkpoint, a re-import) are found first, by a probe restricted to the batch's time span,
     and filtered out of the batch, so the inserts themselves never join the facts.
     """
-    if not w.listen_count:
+    if facts is None:
         return 0
-    batch = _arrow(w.columns())
+    batch = facts.listens
     span = pc.min_max(batch["listened_at"])
     con.register("batch_listens", batch)
     try:
@@ -100,11 +136,11 @@ def _insert_facts(con: duckdb.DuckDBPyConnection, w: CubeWrites) -> int:
             if not batch.num_rows:
                 return 0
         con.execute(f"INSERT INTO listens SELECT {_LISTEN_SELECT} FROM batch_listens b")
-        con.register("batch_credits", _arrow(w.credit_map()))
+        con.register("batch_credits", facts.credits)
         con.execute(_INSERT_CREDITS)
         con.unregister("batch_credits")
-        if w.genre_sets:
-            con.register("batch_genres", _arrow(w.genre_map()))
+        if facts.genres is not None:
+            con.register("batch_genres", facts.genres)
             con.execute(_INSERT_GENRES)
             con.unregister("batch_genres")
     finally:
@@ -253,14 +289,19 @@ class CubeSink:
     async def position(self) -> int:
         return await asyncio.get_running_loop().run_in_executor(self._writer, self._position)
 
-    def apply_sync(self, batch: Sequence[tuple[int, Event]]) -> ApplyResult | None:
-        """Apply the events after the checkpoint in one transaction; None when all were applied before."""
+    def apply_sync(
+        self, batch: Sequence[tuple[int, Event]], steps: Prepared | None = None
+    ) -> ApplyResult | None:
+        """Apply the events after the checkpoint in one transaction; None when all were applied before.
+
+        ``steps``: :meth:`prepare`'s fold of this very batch, when the caller folded it already.
+        """
         if any(isinstance(ev, _TOUCH_SEALED) for _, ev in batch):
             with self._fold_lock:
-                return self._apply_sync(batch)
-        return self._apply_sync(batch)
+                return self._apply_sync(batch, steps)
+        return self._apply_sync(batch, steps)
 
-    def _apply_sync(self, batch: Sequence[tuple[int, Event]]) -> ApplyResult | None:
+    def _apply_sync(self, batch: Sequence[tuple[int, Event]], steps: Prepared | None) -> ApplyResult | None:
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
@@ -269,14 +310,16 @@ class CubeSink:
             if not fresh:
                 con.execute("ROLLBACK")
                 return None
+            if steps is None or len(fresh) < len(batch):
+                steps = _prepare(fresh)
             added = removed = 0
             remember: list[dict[str, set[Any]]] = []
-            for step in plan(fresh):
+            for step, facts in steps:
                 if isinstance(step, Delete):
                     removed += _delete(con, step)
                 else:
                     remember.append(_insert_dims(con, step, self._known))
-                    added += _insert_facts(con, step)
+                    added += _insert_facts(con, facts)
                     _enrich(con, step)
             position = fresh[-1][0]
             con.execute("INSERT OR REPLACE INTO projection_checkpoint VALUES (?, ?)", [self.name, position])
@@ -323,12 +366,14 @@ class CubeSink:
             finally:
                 cur.close()
 
-    def prepare(self, batch: Sequence[tuple[int, Event]]) -> None:
-        """Nothing ahead: the writer thread folds each batch while the caller reads the next."""
-        return None
+    def prepare(self, batch: Sequence[tuple[int, Event]]) -> Prepared:
+        """The batch folded into columns (:func:`projector.folds.cube_rows.plan`) and Arrow tables:
+        the caller's thread prepares the next batch while the writer thread inserts this one."""
+        return _prepare(batch)
 
     async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int:
-        result = await asyncio.get_running_loop().run_in_executor(self._writer, self.apply_sync, batch)
+        steps = cast(Prepared, prepared) if isinstance(prepared, list) else None
+        result = await asyncio.get_running_loop().run_in_executor(self._writer, self.apply_sync, batch, steps)
         if result is None:
             return 0
         if self.on_change is not None and (result.added or result.removed):
