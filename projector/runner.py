@@ -53,6 +53,13 @@ class Sink(Protocol):
     async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int: ...
 
 
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds`` unless ``stop`` is set first; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
+
+
 class PoisonEvent(RuntimeError):
     """An event that cannot be decoded or folded: the projection stops at its sequence."""
 
@@ -82,12 +89,13 @@ class Projection:
     def durable(self) -> str:
         return self.sink.name
 
-    async def _subscribe(self) -> Puller:
+    async def _subscribe(self, stop: asyncio.Event) -> Puller | None:
         """A fresh durable consumer starting right after the sink's checkpoint.
 
         The checkpoint committed with the rows is the truth, so the consumer is recreated from it
         on every start and after any gap: deliveries left unacknowledged by a killed process (or
         lost in flight) must not be skipped by a later AckAll, nor applied out of order.
+        None when ``stop`` is set while the stream cannot be reached (the process is shutting down).
         """
         self.position = self._taken = await self.sink.position()
         POSITION.labels(self.durable).set(self.position)
@@ -115,7 +123,8 @@ class Projection:
             except (ServiceUnavailableError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
                 # A NATS cluster electing a leader after losing a node answers nothing for a while.
                 log.warning("consumer not created, retrying", projection=self.durable, error=repr(exc))
-                await asyncio.sleep(delay)
+                if await _stopped_within(stop, delay):
+                    return None
                 delay = min(delay * 2, 5.0)
         self._next_delivery = 1
         delay = 0.2
@@ -126,7 +135,8 @@ class Projection:
                 ).start()
             except (WireError, OSError, TimeoutError) as exc:
                 log.warning("stream unreachable, retrying", projection=self.durable, error=repr(exc))
-                await asyncio.sleep(delay)
+                if await _stopped_within(stop, delay):
+                    return None
                 delay = min(delay * 2, 5.0)
 
     async def _filters(self) -> list[str]:
@@ -169,7 +179,9 @@ class Projection:
         one commits: the stream, Python and the database work at the same time. Batches still
         commit one after the other, in stream order.
         """
-        puller = await self._subscribe()
+        puller = await self._subscribe(stop)
+        if puller is None:
+            return
         log.info("projection started", projection=self.durable, position=self.position)
         inflight: asyncio.Task[None] | None = None
         try:
@@ -203,7 +215,10 @@ class Projection:
                     )
                     with contextlib.suppress(nats.errors.Error, TimeoutError):
                         await puller.stop()
-                    puller = await self._subscribe()
+                    fresh = await self._subscribe(stop)
+                    if fresh is None:
+                        return
+                    puller = fresh
             if inflight is not None:
                 await inflight
         finally:

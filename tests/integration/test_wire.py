@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import uuid
 from pathlib import Path
 
 import nats
+import nats.errors
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -15,7 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from projector.db import create_engine
+from projector.migrate import migrate
 from projector.pull import ConsumerGone, Puller, ack_sequences
+from projector.runner import Projection
+from projector.sql_sink import SqlSink
 from projector.wire import WireConnection, WireError
 from scrobbler.embedded_nats import start_embedded
 
@@ -120,3 +127,28 @@ async def test_a_server_restart_ends_the_pull_with_consumer_gone(tmp_path: Path)
         await pull_until_it_fails()
     await puller.stop()
     await nc.close()
+
+
+async def test_a_projection_stops_when_asked_while_its_stream_is_gone(tmp_path: Path) -> None:
+    """SIGTERM (the stop event) ends a projection even while it retries an unreachable stream."""
+    server = start_embedded(tmp_path / "nats")
+    nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    js = nc.jetstream(timeout=1.0)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/read.db")
+    try:
+        await js.add_stream(name="G", subjects=["g.>"])
+        await js.publish("g.x", b"not an event")  # never reached: the stream goes first
+        await migrate(engine)
+        projection = Projection(js=js, stream="G", sink=SqlSink(engine, "sql"), filter_subjects=["g.none"])
+        stop = asyncio.Event()
+        task = asyncio.create_task(projection.run(stop))
+        await asyncio.sleep(1.0)
+        server.stop()
+        await asyncio.sleep(2.0)  # it has lost its connection and retries
+        assert not task.done()
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    finally:
+        await engine.dispose()
+        with contextlib.suppress(OSError, nats.errors.Error):  # its server is gone
+            await nc.close()
