@@ -8,6 +8,7 @@ step, so a batch without tombstones is one multi-row write per table. No I/O, no
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,26 +104,21 @@ def catalogue_ids_of(
     return track_id, artist_id, album_id
 
 
-MEMO_LIMIT = 1 << 18
-"""Entries a fold memo keeps before it starts afresh (bounds memory on a huge catalogue)."""
+MEMO_LIMIT = 1 << 16
+"""Entries a fold memo keeps (bounds memory: an entry holds a track's names, ~0.5 kB)."""
 
 Catalogue = tuple[int, int, int | None, tuple[int, ...]]
-_catalogue: dict[tuple[tuple[ArtistCredit, ...], str, str | None, str | None], Catalogue] = {}
 
 
+@functools.lru_cache(maxsize=MEMO_LIMIT)
 def catalogue_of(
     artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
 ) -> Catalogue:
-    """(track id, primary artist id, album id, artist id of each credit), memoised: every play of a
-    track asks again, and hashing its names is most of a fold's work otherwise."""
-    key = (artists, title, album, album_artist)
-    found = _catalogue.get(key)
-    if found is None:
-        if len(_catalogue) >= MEMO_LIMIT:
-            _catalogue.clear()
-        ids = catalogue_ids_of(artists, title, album, album_artist)
-        found = _catalogue[key] = (*ids, tuple(stable_id("artist", c.name) for c in artists))
-    return found
+    """(track id, primary artist id, album id, artist id of each credit), memoised (least recently
+    used out): every play of a track asks again, and hashing its names is most of a fold's work
+    otherwise."""
+    ids = catalogue_ids_of(artists, title, album, album_artist)
+    return (*ids, tuple(stable_id("artist", c.name) for c in artists))
 
 
 def _add_listen(w: Writes, seq: int, ev: ListenRecorded) -> None:
