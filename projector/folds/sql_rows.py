@@ -8,7 +8,6 @@ step, so a batch without tombstones is one multi-row write per table. No I/O, no
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -110,13 +109,14 @@ MEMO_LIMIT = 1 << 16
 Catalogue = tuple[int, int, int | None, tuple[int, ...]]
 
 
-@functools.lru_cache(maxsize=MEMO_LIMIT)
 def catalogue_of(
     artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
 ) -> Catalogue:
-    """(track id, primary artist id, album id, artist id of each credit), memoised (least recently
-    used out): every play of a track asks again, and hashing its names is most of a fold's work
-    otherwise."""
+    """(track id, primary artist id, album id, artist id of each credit).
+
+    Not memoised here: the projector's memory must stay flat, and :func:`stable_id` is already
+    cached per name; the cube memoises whole entries (:mod:`projector.folds.cube_rows`).
+    """
     ids = catalogue_ids_of(artists, title, album, album_artist)
     return (*ids, tuple(stable_id("artist", c.name) for c in artists))
 
