@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from projector import checkpoint
 from projector.db import create_engine
 from projector.migrate import migrate
-from projector.runner import PoisonEvent, Sink
+from projector.runner import InFlight, PoisonEvent, Sink
 from projector.shadow import REPLAY_CHECKPOINT, Shadow
 from projector.sql_sink import SqlSink
 from projector.stream_read import read_range, stream_bounds
@@ -102,7 +101,7 @@ class _Feeder:
         self.total = self.done + (last - start + 1)
         subject = f"{self.settings.nats.subject_prefix}.>"
         # Batch k commits while batch k+1 is decoded and folded (one in flight, in order).
-        inflight: asyncio.Task[None] | None = None
+        inflight = InFlight()
         try:
             async for msgs in read_range(
                 self.js, self.settings.nats.stream, subject, start, last, batch=self.batch, reader="replay"
@@ -113,20 +112,12 @@ class _Feeder:
                         batch.append((m.seq, decode_event(m.data)))
                     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                         log.error("poison event, replay stopped", seq=m.seq, error=str(exc))
-                        if inflight is not None:
-                            await inflight
+                        await inflight.settle()
                         raise PoisonEvent(m.seq, str(exc)) from exc
-                prepared = self.sink.prepare(batch)
-                if inflight is not None:
-                    await inflight
-                inflight = asyncio.create_task(self._commit(batch, prepared, last))
-            if inflight is not None:
-                await inflight
+                await inflight.hand(self._commit(batch, self.sink.prepare(batch), last))
+            await inflight.settle()
         finally:
-            if inflight is not None and not inflight.done():
-                inflight.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await inflight
+            await inflight.abandon()
         self.next_seq = max(self.next_seq, last + 1)
         return self.position
 

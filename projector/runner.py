@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 import nats.errors
@@ -27,7 +27,7 @@ from projector.pull import ConsumerGone, Delivery, Puller, ack_sequences, connec
 from projector.wire import WireError
 from schemas.events import Event, decode_event
 
-__all__ = ["PoisonEvent", "Projection", "Sink", "ack_sequences"]
+__all__ = ["InFlight", "PoisonEvent", "Projection", "Sink", "ack_sequences"]
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +51,36 @@ class Sink(Protocol):
     def prepare(self, batch: Sequence[tuple[int, Event]]) -> object | None: ...
 
     async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int: ...
+
+
+class InFlight:
+    """One batch committing while the caller prepares the next; batches commit in order."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    async def hand(self, commit: Coroutine[Any, Any, None]) -> None:
+        """Wait until the batch in flight has committed, then start committing this one."""
+        try:
+            await self.settle()
+        except BaseException:
+            commit.close()
+            raise
+        self._task = asyncio.create_task(commit)
+
+    async def settle(self) -> None:
+        """Wait until nothing is in flight (raising what its commit raised)."""
+        if self._task is not None:
+            task, self._task = self._task, None
+            await task
+
+    async def abandon(self) -> None:
+        """Cancel a commit still in flight (leaving after an error: its transaction rolls back)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self._task = None
 
 
 async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
@@ -183,7 +213,7 @@ class Projection:
         if puller is None:
             return
         log.info("projection started", projection=self.durable, position=self.position)
-        inflight: asyncio.Task[None] | None = None
+        inflight = InFlight()
         try:
             while not stop.is_set():
                 try:
@@ -197,17 +227,12 @@ class Projection:
                     try:
                         batch = self._decode(good)
                     except PoisonEvent:
-                        if inflight is not None:
-                            await inflight  # what came before the poison is committed
+                        await inflight.settle()  # what came before the poison is committed
                         raise
                     prepared = self.sink.prepare(batch) if batch else None
-                    if inflight is not None:
-                        await inflight
-                    inflight = asyncio.create_task(self._commit(batch, prepared, good[-1][1], puller))
+                    await inflight.hand(self._commit(batch, prepared, good[-1][1], puller))
                 if gone or len(good) < len(msgs):
-                    if inflight is not None:
-                        await inflight
-                        inflight = None
+                    await inflight.settle()
                     log.warning(
                         "delivery gap, resubscribing from checkpoint",
                         projection=self.durable,
@@ -219,13 +244,9 @@ class Projection:
                     if fresh is None:
                         return
                     puller = fresh
-            if inflight is not None:
-                await inflight
+            await inflight.settle()
         finally:
-            if inflight is not None and not inflight.done():
-                inflight.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await inflight
+            await inflight.abandon()
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await puller.stop()
 
