@@ -12,7 +12,7 @@ DuckDB (:data:`CREDIT_KEY`, :data:`GENRE_KEY`), so a listen with three credits a
 costs Python no more than one with one of each.
 
 A listen that comes twice in one step is kept once (the first); the sink drops a listen the cube
-already holds. Catalogue ids come from :func:`projector.folds.sql_rows.catalogue_ids_of`, so cube
+already holds. Catalogue ids come from :func:`projector.folds.sql_rows.catalogue_of`, so cube
 ids and SQL ids agree. No I/O, no clock; the memos never change a result.
 """
 
@@ -22,7 +22,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from projector.folds.sql_rows import MEMO_LIMIT, catalogue_of
+from projector.folds.sql_rows import catalogue_of
 from projector.folds.steps import Delete, split_steps
 from schemas.events import (
     ArtistCredit,
@@ -64,6 +64,10 @@ CREDIT_KEY = "credit_key"
 """Batch column: the :class:`CatalogueEntry` whose credits the listen has."""
 GENRE_KEY = "genre_key"
 """Batch column: the :class:`GenreSet` of the listen's tags (null when it has none)."""
+
+MEMO_LIMIT = 1 << 16
+"""Entries each memo keeps before it starts afresh (bounds memory: an entry holds a track's names,
+~0.5 kB)."""
 
 _keys = itertools.count()
 

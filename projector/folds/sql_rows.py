@@ -95,16 +95,13 @@ def catalogue_ids(event: ListenRecorded) -> tuple[int, int, int | None]:
 def catalogue_ids_of(
     artists: Sequence[ArtistCredit], title: str, album: str | None, album_artist: str | None
 ) -> tuple[int, int, int | None]:
-    """:func:`catalogue_ids` from the fields it reads (folds that memoise on them call this)."""
+    """:func:`catalogue_ids` from the fields it reads."""
     artist = primary_artist(artists)
     track_id = stable_id("track", artist, title)
     artist_id = stable_id("artist", artist)
     album_id = stable_id("album", album_artist or artist, album) if album else None
     return track_id, artist_id, album_id
 
-
-MEMO_LIMIT = 1 << 16
-"""Entries a fold memo keeps (bounds memory: an entry holds a track's names, ~0.5 kB)."""
 
 Catalogue = tuple[int, int, int | None, tuple[int, ...]]
 
