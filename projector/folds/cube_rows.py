@@ -19,7 +19,7 @@ ids and SQL ids agree. No I/O, no clock; the memos never change a result.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from projector.folds.sql_rows import catalogue_of
@@ -42,10 +42,12 @@ __all__ = [
     "GENRE_KEY",
     "LISTEN_COLUMNS",
     "CatalogueEntry",
+    "CatalogueRows",
     "CubeStep",
     "CubeWrites",
     "Delete",
     "GenreSet",
+    "catalogue_rows",
     "plan",
 ]
 
@@ -190,39 +192,6 @@ class CubeWrites:
                 genres.append(gid)
         return {"key": keys, "genre_id": genres}
 
-    @property
-    def artist_names(self) -> dict[int, str]:
-        names: dict[int, str] = {}
-        for entry in self.entries.values():
-            for aid, _, name in entry.credits:
-                names.setdefault(aid, name)
-        return names
-
-    @property
-    def tracks(self) -> dict[int, tuple[str, str]]:
-        """track id -> (title, artist)"""
-        tracks: dict[int, tuple[str, str]] = {}
-        for entry in self.entries.values():
-            tracks.setdefault(entry.track_id, entry.track)
-        return tracks
-
-    @property
-    def albums(self) -> dict[int, tuple[str, str]]:
-        """album id -> (title, album artist)"""
-        albums: dict[int, tuple[str, str]] = {}
-        for entry in self.entries.values():
-            if entry.album is not None and entry.album_id is not None:
-                albums.setdefault(entry.album_id, entry.album)
-        return albums
-
-    @property
-    def genre_names(self) -> dict[int, str]:
-        names = dict(self.enrichment_genres)
-        for gs in self.genre_sets.values():
-            for gid, name in gs.genres:
-                names.setdefault(gid, name)
-        return names
-
     def add_listen(self, seq: int, ev: ListenRecorded) -> None:
         lid = ev.event_id
         if lid in self._seen:
@@ -261,6 +230,34 @@ class CubeWrites:
 
 
 CubeStep = CubeWrites | Delete
+
+
+@dataclass
+class CatalogueRows:
+    """The catalogue rows (names of ids) that some catalogue entries and genre sets bring."""
+
+    artists: dict[int, str] = field(default_factory=dict)
+    tracks: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """track id -> (title, artist)"""
+    albums: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """album id -> (title, album artist)"""
+    genres: dict[int, str] = field(default_factory=dict)
+
+
+def catalogue_rows(entries: Iterable[CatalogueEntry], genre_sets: Iterable[GenreSet]) -> CatalogueRows:
+    """The rows naming what ``entries`` and ``genre_sets`` refer to (first name of an id kept)."""
+    rows = CatalogueRows()
+    artists, tracks, albums, genres = rows.artists, rows.tracks, rows.albums, rows.genres
+    for entry in entries:
+        for aid, _, name in entry.credits:
+            artists.setdefault(aid, name)
+        tracks.setdefault(entry.track_id, entry.track)
+        if entry.album is not None and entry.album_id is not None:
+            albums.setdefault(entry.album_id, entry.album)
+    for gs in genre_sets:
+        for gid, name in gs.genres:
+            genres.setdefault(gid, name)
+    return rows
 
 
 def _apply(w: CubeWrites, seq: int, event: Event) -> None:

@@ -29,6 +29,7 @@ from projector.folds.cube_rows import (
     CubeStep,
     CubeWrites,
     Delete,
+    catalogue_rows,
     plan,
 )
 from query_api.cube import rollup
@@ -148,39 +149,95 @@ def _insert_facts(con: duckdb.DuckDBPyConnection, facts: _Facts | None) -> int:
     return int(batch.num_rows)
 
 
-def _insert_dims(
-    con: duckdb.DuckDBPyConnection, w: CubeWrites, known: dict[str, set[Any]]
-) -> dict[str, set[Any]]:
-    """Insert catalogue rows not yet in the cube; returns the keys to remember once committed."""
-    new: dict[str, dict[Any, tuple[str, ...]]] = {
-        "artists": {k: (v,) for k, v in w.artist_names.items() if k not in known["artists"]},
-        "albums": {k: v for k, v in w.albums.items() if k not in known["albums"]},
-        "tracks": {k: v for k, v in w.tracks.items() if k not in known["tracks"]},
-        "genres": {k: (v,) for k, v in w.genre_names.items() if k not in known["genres"]},
-        "users": {u: () for u in w.users if u not in known["users"]},
-    }
-    columns = {
-        "artists": ("name",),
-        "albums": ("title", "artist_name"),
-        "tracks": ("title", "artist_name"),
-        "genres": ("name",),
-        "users": (),
-    }
-    for table, rows in new.items():
-        if not rows:
-            continue
-        key = "name" if table == "users" else "id"
-        data: dict[str, pa.Array] = {
-            key: pa.array(list(rows), pa.string() if table == "users" else pa.int64())
-        }
-        for i, column in enumerate(columns[table]):
+KNOWN_LIMIT = 1 << 18
+
+
+@dataclass
+class _Known:
+    """What this sink has committed to the catalogue tables, so that a batch only names what is new.
+
+    Entry and genre-set keys are unique for the process's life, so a set of them stands for every
+    row they name; the ids catch what several entries share (an artist, an album). Bounded: past
+    :data:`KNOWN_LIMIT` keys or ids it starts afresh, and the next batches look their rows up in
+    the tables again (the insert skips ids a table has, so that is only slower).
+    """
+
+    entries: set[int] = field(default_factory=set)
+    genre_sets: set[int] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    ids: dict[str, set[int]] = field(default_factory=lambda: {t: set() for t in _DIM_COLUMNS})
+    """Ids per catalogue table (many entries share an artist or an album)."""
+
+    def remember(self, new: _Known) -> None:
+        if max(len(self.entries), *map(len, self.ids.values())) > KNOWN_LIMIT:
+            self.entries.clear()
+            self.genre_sets.clear()
+            for ids in self.ids.values():
+                ids.clear()
+        self.entries |= new.entries
+        self.genre_sets |= new.genre_sets
+        self.users |= new.users
+        for table, ids in new.ids.items():
+            self.ids[table] |= ids
+
+
+_DIM_COLUMNS: dict[str, tuple[str, ...]] = {
+    "artists": ("name",),
+    "albums": ("title", "artist_name"),
+    "tracks": ("title", "artist_name"),
+    "genres": ("name",),
+}
+
+
+def _insert_dim(
+    con: duckdb.DuckDBPyConnection, table: str, named: dict[int, Any], known: set[int]
+) -> set[int]:
+    """Insert the rows of ``named`` (id -> name, or id -> tuple of names) whose id is neither
+    ``known`` nor in the table already; returns the ids inserted."""
+    new = named.keys() - known
+    if not new:
+        return new
+    rows = {k: named[k] for k in new}
+    data: dict[str, pa.Array] = {"id": pa.array(list(rows), pa.int64())}
+    columns = _DIM_COLUMNS[table]
+    if len(columns) == 1:
+        data[columns[0]] = pa.array(list(rows.values()), pa.string())
+    else:
+        for i, column in enumerate(columns):
             data[column] = pa.array([v[i] for v in rows.values()], pa.string())
-        con.register("batch_dim", pa.table(data))
-        con.execute(f"INSERT INTO {table} SELECT b.* FROM batch_dim b ANTI JOIN {table} t USING ({key})")
+    con.register("batch_dim", pa.table(data))
+    con.execute(f"INSERT INTO {table} SELECT b.* FROM batch_dim b ANTI JOIN {table} t USING (id)")
+    con.unregister("batch_dim")
+    return new
+
+
+def _insert_dims(con: duckdb.DuckDBPyConnection, w: CubeWrites, known: _Known) -> _Known:
+    """Insert the catalogue rows that the step's entries bring and the cube may not hold yet.
+
+    Returns what to add to ``known`` once the transaction commits.
+    """
+    new = _Known(
+        entries=w.entries.keys() - known.entries,
+        genre_sets=w.genre_sets.keys() - known.genre_sets,
+        users=w.users - known.users,
+    )
+    rows = catalogue_rows((w.entries[k] for k in new.entries), (w.genre_sets[k] for k in new.genre_sets))
+    for gid, name in w.enrichment_genres.items():
+        rows.genres.setdefault(gid, name)
+    named: dict[str, dict[int, Any]] = {
+        "artists": rows.artists,
+        "albums": rows.albums,
+        "tracks": rows.tracks,
+        "genres": rows.genres,
+    }
+    new.ids = {table: _insert_dim(con, table, named[table], known.ids[table]) for table in _DIM_COLUMNS}
+    if new.users:
+        con.register("batch_dim", pa.table({"name": pa.array(sorted(new.users), pa.string())}))
+        con.execute("INSERT OR IGNORE INTO users SELECT * FROM batch_dim")
         con.unregister("batch_dim")
     for key, value in w.config.items():
         con.execute("INSERT OR REPLACE INTO config VALUES (?, ?)", [key, value])
-    return {table: set(rows) for table, rows in new.items() if rows}
+    return new
 
 
 def _enrich(con: duckdb.DuckDBPyConnection, w: CubeWrites) -> None:
@@ -273,10 +330,10 @@ class CubeSink:
     """Held by a fold; a batch that writes rollup deltas (tombstones, enrichments) waits for it,
     so a delta is never computed against a rollup position that a running fold is moving."""
     _fold_pending: Future[bool] | None = None
-    _known: dict[str, set[Any]] = field(
-        default_factory=lambda: {t: set() for t in ("artists", "albums", "tracks", "genres", "users")}
-    )
-    """Catalogue keys known to be committed (skips re-inserting them; memory grows with the catalogue)."""
+    _known: _Known = field(default_factory=_Known)
+    """Catalogue entries, genre sets, genres and users known to be committed (not named again)."""
+    _committed: int | None = None
+    """The checkpoint as of this sink's last commit (only this sink writes it)."""
 
     def _position(self, con: duckdb.DuckDBPyConnection | None = None) -> int:
         row = (
@@ -305,15 +362,15 @@ class CubeSink:
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
-            done = self._position()
-            fresh = [(seq, ev) for seq, ev in batch if seq > done]
+            done = self._position() if self._committed is None else self._committed
+            fresh = batch if batch and batch[0][0] > done else [(s, ev) for s, ev in batch if s > done]
             if not fresh:
                 con.execute("ROLLBACK")
                 return None
             if steps is None or len(fresh) < len(batch):
                 steps = _prepare(fresh)
             added = removed = 0
-            remember: list[dict[str, set[Any]]] = []
+            remember: list[_Known] = []
             for step, facts in steps:
                 if isinstance(step, Delete):
                     removed += _delete(con, step)
@@ -322,14 +379,19 @@ class CubeSink:
                     added += _insert_facts(con, facts)
                     _enrich(con, step)
             position = fresh[-1][0]
-            con.execute("INSERT OR REPLACE INTO projection_checkpoint VALUES (?, ?)", [self.name, position])
+            updated = con.execute(
+                "UPDATE projection_checkpoint SET stream_seq = ? WHERE name = ?", [position, self.name]
+            ).fetchall()
+            if not updated[0][0]:
+                con.execute("INSERT INTO projection_checkpoint VALUES (?, ?)", [self.name, position])
             con.execute("COMMIT")
         except BaseException:
+            self._committed = None
             con.execute("ROLLBACK")
             raise
-        for keys in remember:
-            for table, new in keys.items():
-                self._known[table] |= new
+        self._committed = position
+        for new in remember:
+            self._known.remember(new)
         self.last_applied_at = datetime.now(UTC)
         if self.background_fold:
             if self._fold_pending is None or self._fold_pending.done():

@@ -7,12 +7,14 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from query_api.cube import calendar, queries, rollup
 from query_api.cube.queries import Scope
-from query_api.cube.schema import open_cube
+from query_api.cube.schema import CATALOGUE_DDL, open_cube
 from query_api.cube.sink import CubeSink
 from schemas.events import ArtistCredit, Event, ListenEnriched, ListenRecorded, ListensDeleted
 from schemas.identity import stable_id
@@ -132,6 +134,7 @@ tombstones = st.builds(
 def test_cube_matches_plain_python(events: list[Event], scope: Scope, fold_after: int) -> None:
     """Every statistic, with the all-time rollups folded often, sometimes, or never (all tail)."""
     sink, rows = _load(events, fold_after)
+    _assert_catalogue_names_each_id_once(sink)
     cur = sink.con.cursor()
     try:
         inside = [r for r in rows if _in(r, scope)]
@@ -232,6 +235,56 @@ def test_rebuild_from_the_same_events_gives_identical_tables() -> None:
     before = first.con.execute("SELECT count(*) FROM listens").fetchall()
     assert first.apply_sync(list(enumerate(events, 1))) is None
     assert first.con.execute("SELECT count(*) FROM listens").fetchall() == before
+
+
+def _assert_catalogue_names_each_id_once(sink: CubeSink) -> None:
+    for table in CATALOGUE_DDL:
+        dupes = sink.con.execute(f"SELECT id FROM {table} GROUP BY id HAVING count(*) > 1").fetchall()
+        assert dupes == [], f"{table} names an id twice"
+
+
+def test_catalogue_rows_are_written_once_across_batches_and_restarts() -> None:
+    """The catalogue tables have no key: the sink alone keeps one row per id, also when a new sink
+    (a restarted query API) meets ids the file already has."""
+    events: list[Event] = [
+        new_listen(
+            user="ann",
+            listened_at=T0 + timedelta(hours=i),
+            title=TITLES[i % 3],
+            artists=[ArtistCredit(name=ARTISTS[i % 4]), ArtistCredit(name=ARTISTS[0], role="featured")],
+            album=ALBUMS[i % 3],
+            received_at=T0,
+            genres=(GENRES[i % 3], "Rock"),
+        )
+        for i in range(40)
+    ]
+    first, _ = _load(events[:20])
+    restarted = CubeSink(first.con, first.name)
+    restarted.apply_sync(list(enumerate(events, 1))[20:])
+    _assert_catalogue_names_each_id_once(restarted)
+    counts = [first.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in CATALOGUE_DDL]
+    # artists; albums and tracks are per primary artist; "Rock" is "rock"
+    assert counts == [4, 8, 12, 3]
+
+
+def test_a_cube_file_with_keyed_catalogue_tables_is_rebuilt_without_the_keys() -> None:
+    path = Path(tempfile.mkdtemp()) / "cube.duckdb"
+    old = duckdb.connect(str(path))
+    old.execute("CREATE TABLE artists (id BIGINT PRIMARY KEY, name VARCHAR NOT NULL)")
+    old.execute(
+        "CREATE TABLE tracks (id BIGINT PRIMARY KEY, title VARCHAR NOT NULL, artist_name VARCHAR NOT NULL)"
+    )
+    old.execute("INSERT INTO artists VALUES (1, 'Alpha'), (2, 'Beta')")
+    old.execute("INSERT INTO tracks VALUES (7, 'One', 'Alpha')")
+    old.close()
+    con, _ = open_cube(path)
+    keys = con.execute("SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'")
+    assert not {r[0] for r in keys.fetchall()} & set(CATALOGUE_DDL)
+    assert con.execute("SELECT * FROM artists ORDER BY id").fetchall() == [(1, "Alpha"), (2, "Beta")]
+    assert con.execute("SELECT * FROM tracks").fetchall() == [(7, "One", "Alpha")]
+    with pytest.raises(duckdb.ConstraintException):  # the NOT NULLs stay
+        con.execute("INSERT INTO artists VALUES (3, NULL)")
+    con.close()
 
 
 def test_listen_resubmitted_after_tombstone_comes_back() -> None:
