@@ -67,6 +67,9 @@ class InFlight:
             commit.close()
             raise
         self._task = asyncio.create_task(commit)
+        # Let the commit start now (a sink hands its batch to its writer thread on its first step):
+        # the caller's next steps may not yield to the loop before they are done.
+        await asyncio.sleep(0)
 
     async def settle(self) -> None:
         """Wait until nothing is in flight (raising what its commit raised)."""
