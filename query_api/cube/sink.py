@@ -150,36 +150,7 @@ def _insert_facts(con: duckdb.DuckDBPyConnection, facts: _Facts | None) -> int:
 
 
 KNOWN_LIMIT = 1 << 18
-
-
-@dataclass
-class _Known:
-    """What this sink has committed to the catalogue tables, so that a batch only names what is new.
-
-    Entry and genre-set keys are unique for the process's life, so a set of them stands for every
-    row they name; the ids catch what several entries share (an artist, an album). Bounded: past
-    :data:`KNOWN_LIMIT` keys or ids it starts afresh, and the next batches look their rows up in
-    the tables again (the insert skips ids a table has, so that is only slower).
-    """
-
-    entries: set[int] = field(default_factory=set)
-    genre_sets: set[int] = field(default_factory=set)
-    users: set[str] = field(default_factory=set)
-    ids: dict[str, set[int]] = field(default_factory=lambda: {t: set() for t in _DIM_COLUMNS})
-    """Ids per catalogue table (many entries share an artist or an album)."""
-
-    def remember(self, new: _Known) -> None:
-        if max(len(self.entries), *map(len, self.ids.values())) > KNOWN_LIMIT:
-            self.entries.clear()
-            self.genre_sets.clear()
-            for ids in self.ids.values():
-                ids.clear()
-        self.entries |= new.entries
-        self.genre_sets |= new.genre_sets
-        self.users |= new.users
-        for table, ids in new.ids.items():
-            self.ids[table] |= ids
-
+"""Keys or ids per kind that a sink remembers (an id costs ~60 bytes: 16 MB for a full set)."""
 
 _DIM_COLUMNS: dict[str, tuple[str, ...]] = {
     "artists": ("name",),
@@ -189,14 +160,55 @@ _DIM_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+@dataclass
+class _Known:
+    """What this sink has committed to the catalogue tables, so that a batch only names what is new.
+
+    Entry and genre-set keys are unique for the process's life, so a set of them stands for every
+    row they name; the ids catch what several entries share (an artist, an album). While
+    ``complete``, the ids are every id the tables hold, and a new row goes in without looking the
+    table up. Bounded: past :data:`KNOWN_LIMIT` keys or ids it starts afresh, incomplete, and
+    inserts look their ids up in the tables (a join on the whole table: slower, as correct).
+    """
+
+    entries: set[int] = field(default_factory=set)
+    genre_sets: set[int] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    ids: dict[str, set[int]] = field(default_factory=lambda: {t: set() for t in _DIM_COLUMNS})
+    complete: bool = False
+
+    @classmethod
+    def of(cls, con: duckdb.DuckDBPyConnection) -> _Known:
+        """Every id the catalogue tables hold, when there are few enough to remember."""
+        counts = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]) for t in _DIM_COLUMNS}
+        if max(counts.values()) > KNOWN_LIMIT:
+            return cls()
+        ids = {t: set(con.execute(f"SELECT id FROM {t}").fetchnumpy()["id"].tolist()) for t in _DIM_COLUMNS}
+        return cls(ids=ids, complete=True)
+
+    def remember(self, new: _Known) -> None:
+        if max(len(self.entries), *map(len, self.ids.values())) > KNOWN_LIMIT:
+            self.entries.clear()
+            self.genre_sets.clear()
+            for ids in self.ids.values():
+                ids.clear()
+            self.complete = False
+        self.entries |= new.entries
+        self.genre_sets |= new.genre_sets
+        self.users |= new.users
+        for table, ids in new.ids.items():
+            self.ids[table] |= ids
+
+
 def _insert_dim(
-    con: duckdb.DuckDBPyConnection, table: str, named: dict[int, Any], known: set[int]
-) -> set[int]:
-    """Insert the rows of ``named`` (id -> name, or id -> tuple of names) whose id is neither
-    ``known`` nor in the table already; returns the ids inserted."""
-    new = named.keys() - known
+    con: duckdb.DuckDBPyConnection, table: str, named: dict[int, Any], known: _Known, pending: _Known
+) -> None:
+    """Insert the rows of ``named`` (id -> name, or id -> tuple of names) whose id the table lacks,
+    adding their ids to ``pending``."""
+    new = named.keys() - known.ids[table] - pending.ids[table]
     if not new:
-        return new
+        return
+    pending.ids[table] |= new
     rows = {k: named[k] for k in new}
     data: dict[str, pa.Array] = {"id": pa.array(list(rows), pa.int64())}
     columns = _DIM_COLUMNS[table]
@@ -206,22 +218,26 @@ def _insert_dim(
         for i, column in enumerate(columns):
             data[column] = pa.array([v[i] for v in rows.values()], pa.string())
     con.register("batch_dim", pa.table(data))
-    con.execute(f"INSERT INTO {table} SELECT b.* FROM batch_dim b ANTI JOIN {table} t USING (id)")
+    if known.complete:
+        con.execute(f"INSERT INTO {table} SELECT * FROM batch_dim")
+    else:
+        con.execute(f"INSERT INTO {table} SELECT b.* FROM batch_dim b ANTI JOIN {table} t USING (id)")
     con.unregister("batch_dim")
-    return new
 
 
-def _insert_dims(con: duckdb.DuckDBPyConnection, w: CubeWrites, known: _Known) -> _Known:
+def _insert_dims(con: duckdb.DuckDBPyConnection, w: CubeWrites, known: _Known, pending: _Known) -> None:
     """Insert the catalogue rows that the step's entries bring and the cube may not hold yet.
 
-    Returns what to add to ``known`` once the transaction commits.
+    ``pending`` collects what this transaction wrote (earlier steps of the batch included), for
+    ``known`` to remember once it commits.
     """
-    new = _Known(
-        entries=w.entries.keys() - known.entries,
-        genre_sets=w.genre_sets.keys() - known.genre_sets,
-        users=w.users - known.users,
-    )
-    rows = catalogue_rows((w.entries[k] for k in new.entries), (w.genre_sets[k] for k in new.genre_sets))
+    entries = w.entries.keys() - known.entries - pending.entries
+    genre_sets = w.genre_sets.keys() - known.genre_sets - pending.genre_sets
+    users = w.users - known.users - pending.users
+    pending.entries |= entries
+    pending.genre_sets |= genre_sets
+    pending.users |= users
+    rows = catalogue_rows((w.entries[k] for k in entries), (w.genre_sets[k] for k in genre_sets))
     for gid, name in w.enrichment_genres.items():
         rows.genres.setdefault(gid, name)
     named: dict[str, dict[int, Any]] = {
@@ -230,14 +246,14 @@ def _insert_dims(con: duckdb.DuckDBPyConnection, w: CubeWrites, known: _Known) -
         "tracks": rows.tracks,
         "genres": rows.genres,
     }
-    new.ids = {table: _insert_dim(con, table, named[table], known.ids[table]) for table in _DIM_COLUMNS}
-    if new.users:
-        con.register("batch_dim", pa.table({"name": pa.array(sorted(new.users), pa.string())}))
+    for table in _DIM_COLUMNS:
+        _insert_dim(con, table, named[table], known, pending)
+    if users:
+        con.register("batch_dim", pa.table({"name": pa.array(sorted(users), pa.string())}))
         con.execute("INSERT OR IGNORE INTO users SELECT * FROM batch_dim")
         con.unregister("batch_dim")
     for key, value in w.config.items():
         con.execute("INSERT OR REPLACE INTO config VALUES (?, ?)", [key, value])
-    return new
 
 
 def _enrich(con: duckdb.DuckDBPyConnection, w: CubeWrites) -> None:
@@ -330,7 +346,7 @@ class CubeSink:
     """Held by a fold; a batch that writes rollup deltas (tombstones, enrichments) waits for it,
     so a delta is never computed against a rollup position that a running fold is moving."""
     _fold_pending: Future[bool] | None = None
-    _known: _Known = field(default_factory=_Known)
+    _known: _Known | None = None
     """Catalogue entries, genre sets, genres and users known to be committed (not named again)."""
     _committed: int | None = None
     """The checkpoint as of this sink's last commit (only this sink writes it)."""
@@ -370,12 +386,14 @@ class CubeSink:
             if steps is None or len(fresh) < len(batch):
                 steps = _prepare(fresh)
             added = removed = 0
-            remember: list[_Known] = []
+            if self._known is None:
+                self._known = _Known.of(con)
+            known, pending = self._known, _Known()
             for step, facts in steps:
                 if isinstance(step, Delete):
                     removed += _delete(con, step)
                 else:
-                    remember.append(_insert_dims(con, step, self._known))
+                    _insert_dims(con, step, known, pending)
                     added += _insert_facts(con, facts)
                     _enrich(con, step)
             position = fresh[-1][0]
@@ -390,8 +408,7 @@ class CubeSink:
             con.execute("ROLLBACK")
             raise
         self._committed = position
-        for new in remember:
-            self._known.remember(new)
+        known.remember(pending)
         self.last_applied_at = datetime.now(UTC)
         if self.background_fold:
             if self._fold_pending is None or self._fold_pending.done():

@@ -245,26 +245,29 @@ def _assert_catalogue_names_each_id_once(sink: CubeSink) -> None:
 
 def test_catalogue_rows_are_written_once_across_batches_and_restarts() -> None:
     """The catalogue tables have no key: the sink alone keeps one row per id, also when a new sink
-    (a restarted query API) meets ids the file already has."""
+    (a restarted query API) meets ids the file already has, and when a tombstone splits a batch
+    into two write steps that name the same artists in one transaction."""
+    feat = ("Alpha", "Epsilon")  # Epsilon is new to the restarted sink, on both sides of the tombstone
     events: list[Event] = [
         new_listen(
             user="ann",
             listened_at=T0 + timedelta(hours=i),
             title=TITLES[i % 3],
-            artists=[ArtistCredit(name=ARTISTS[i % 4]), ArtistCredit(name=ARTISTS[0], role="featured")],
+            artists=[ArtistCredit(name=ARTISTS[i % 4]), ArtistCredit(name=feat[i >= 20], role="featured")],
             album=ALBUMS[i % 3],
             received_at=T0,
             genres=(GENRES[i % 3], "Rock"),
         )
         for i in range(40)
     ]
+    events.insert(30, ListensDeleted(event_id="t", occurred_at=T0, user="ann", until=T0))
     first, _ = _load(events[:20])
     restarted = CubeSink(first.con, first.name)
     restarted.apply_sync(list(enumerate(events, 1))[20:])
     _assert_catalogue_names_each_id_once(restarted)
     counts = [first.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in CATALOGUE_DDL]
     # artists; albums and tracks are per primary artist; "Rock" is "rock"
-    assert counts == [4, 8, 12, 3]
+    assert counts == [5, 8, 12, 3]
 
 
 def test_a_cube_file_with_keyed_catalogue_tables_is_rebuilt_without_the_keys() -> None:
