@@ -34,7 +34,7 @@ from ingest.importers.listenbrainz import ListenBrainzClient, ListenBrainzError
 from projector import checkpoint
 from projector.runner import PoisonEvent, Projection
 from projector.tables import config
-from schemas.events import Event, ListenRecorded
+from schemas.events import Event, ListenRecorded, decode_event
 from schemas.subjects import stream_subjects
 from scrobbler.secrets import secret_box
 from scrobbler.settings import Settings
@@ -98,6 +98,9 @@ class LbExportSink:
         async with self.engine.begin() as conn:
             await record_exported(conn, self.lb_user, [x.listen_id for x in pending])
             await checkpoint.save(conn, self.name, upto)
+
+    def decode(self, data: bytes) -> Event:
+        return decode_event(data)
 
     def prepare(self, batch: Sequence[tuple[int, Event]]) -> None:
         return None

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 
-import msgspec
 import nats.errors
 import structlog
 from nats.js import JetStreamContext
@@ -30,12 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from projector import checkpoint
 from projector.db import create_engine
 from projector.migrate import migrate
-from projector.runner import InFlight, PoisonEvent, Sink
+from projector.runner import InFlight, PoisonEvent, Sink, decode_all
 from projector.shadow import REPLAY_CHECKPOINT, Shadow
 from projector.sql_sink import SqlSink
 from projector.stream_read import read_range, stream_bounds
-from schemas.events import Event, decode_event
 from scrobbler.settings import Settings
+
+E = TypeVar("E")
 
 __all__ = ["ProgressFn", "ReplayProgress", "ReplayResult", "is_sql_projection", "replay_into", "replay_sql"]
 
@@ -79,12 +80,12 @@ ProgressFn = Callable[[ReplayProgress], None]
 
 
 @dataclass
-class _Feeder:
+class _Feeder(Generic[E]):
     """Applies stream ranges to one sink, remembering its position and reporting progress."""
 
     js: JetStreamContext
     settings: Settings
-    sink: Sink
+    sink: Sink[E]
     position: int
     next_seq: int
     progress: ProgressFn | None
@@ -106,14 +107,12 @@ class _Feeder:
             async for msgs in read_range(
                 self.js, self.settings.nats.stream, subject, start, last, batch=self.batch, reader="replay"
             ):
-                batch: list[tuple[int, Event]] = []
-                for m in msgs:
-                    try:
-                        batch.append((m.seq, decode_event(m.data)))
-                    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                        log.error("poison event, replay stopped", seq=m.seq, error=str(exc))
-                        await inflight.settle()
-                        raise PoisonEvent(m.seq, str(exc)) from exc
+                try:
+                    batch = decode_all(self.sink.decode, ((m.seq, m.data) for m in msgs))
+                except PoisonEvent as exc:
+                    log.error("poison event, replay stopped", seq=exc.seq, error=str(exc))
+                    await inflight.settle()
+                    raise
                 await inflight.hand(self._commit(batch, self.sink.prepare(batch), last))
             await inflight.settle()
         finally:
@@ -121,7 +120,7 @@ class _Feeder:
         self.next_seq = max(self.next_seq, last + 1)
         return self.position
 
-    async def _commit(self, batch: list[tuple[int, Event]], prepared: object | None, last: int) -> None:
+    async def _commit(self, batch: list[tuple[int, E]], prepared: object | None, last: int) -> None:
         await self.sink.apply(batch, prepared)
         self.position = batch[-1][0]
         self.next_seq = self.position + 1
@@ -136,7 +135,7 @@ class _Feeder:
 async def replay_into(
     js: JetStreamContext,
     settings: Settings,
-    sink: Sink,
+    sink: Sink[E],
     *,
     from_seq: int = 1,
     progress: ProgressFn | None = None,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 import nats.errors
@@ -25,9 +25,8 @@ from prometheus_client import Counter, Gauge
 
 from projector.pull import ConsumerGone, Delivery, Puller, ack_sequences, connection_of
 from projector.wire import WireError
-from schemas.events import Event, decode_event
 
-__all__ = ["InFlight", "PoisonEvent", "Projection", "Sink", "ack_sequences"]
+__all__ = ["InFlight", "PoisonEvent", "Projection", "Sink", "ack_sequences", "decode_all"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,21 +35,40 @@ POSITION = Gauge("scrobbler_projection_position", "Last stream sequence applied"
 BATCH_SECONDS = Gauge("scrobbler_projection_batch_seconds", "Duration of the last batch", ["projection"])
 
 
-class Sink(Protocol):
+E = TypeVar("E")
+"""What a sink's events decode to (:data:`schemas.events.Event`, or a lighter form of them)."""
+
+
+class Sink(Protocol[E]):
     """A read model that applies events idempotently and remembers how far it got.
 
-    ``prepare`` is the pure half of ``apply`` (folding the batch, no I/O): drivers call it for the
-    next batch while the previous one is still being written, then hand its result to ``apply``.
-    A sink that returns None from it folds inside ``apply``.
+    ``decode`` turns a stream message into the sink's event (most decode the whole event; the
+    cube only the fields it reads). ``prepare`` is the pure half of ``apply`` (folding the batch,
+    no I/O): drivers call it for the next batch while the previous one is still being written,
+    then hand its result to ``apply``. A sink that returns None from it folds inside ``apply``.
     """
 
     name: str
 
+    def decode(self, data: bytes) -> E: ...
+
     async def position(self) -> int: ...
 
-    def prepare(self, batch: Sequence[tuple[int, Event]]) -> object | None: ...
+    def prepare(self, batch: Sequence[tuple[int, E]]) -> object | None: ...
 
-    async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int: ...
+    async def apply(self, batch: Sequence[tuple[int, E]], prepared: object | None = None) -> int: ...
+
+
+def decode_all(decode: Callable[[bytes], E], messages: Iterable[tuple[int, bytes]]) -> list[tuple[int, E]]:
+    """``(stream sequence, event)`` of each ``(stream sequence, data)``; :class:`PoisonEvent` at
+    the first that cannot be decoded."""
+    batch: list[tuple[int, E]] = []
+    for seq, data in messages:
+        try:
+            batch.append((seq, decode(data)))
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise PoisonEvent(seq, str(exc)) from exc
+    return batch
 
 
 class InFlight:
@@ -102,12 +120,12 @@ class PoisonEvent(RuntimeError):
 
 
 @dataclass
-class Projection:
+class Projection(Generic[E]):
     """Keeps ``sink`` current with the stream."""
 
     js: JetStreamContext
     stream: str
-    sink: Sink
+    sink: Sink[E]
     filter_subjects: list[str]
     """Subjects the consumer takes; ``[]`` or the stream's own subjects: everything."""
     batch_size: int = 1000
@@ -253,29 +271,25 @@ class Projection:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await puller.stop()
 
-    def _decode(self, msgs: list[tuple[int, Delivery]]) -> list[tuple[int, Event]]:
+    def _decode(self, msgs: list[tuple[int, Delivery]]) -> list[tuple[int, E]]:
         """The events after what was already handed to the sink, decoded."""
-        batch: list[tuple[int, Event]] = []
-        for seq, msg in msgs:
-            if seq <= self._taken:
-                continue
-            try:
-                batch.append((seq, decode_event(msg.data)))
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                self.failed = str(PoisonEvent(seq, str(exc)))
-                log.error(
-                    "poison event parked, projection stopped",
-                    projection=self.durable,
-                    seq=seq,
-                    error=str(exc),
-                )
-                raise PoisonEvent(seq, str(exc)) from exc
+        try:
+            batch = decode_all(self.sink.decode, ((seq, m.data) for seq, m in msgs if seq > self._taken))
+        except PoisonEvent as exc:
+            self.failed = str(exc)
+            log.error(
+                "poison event parked, projection stopped",
+                projection=self.durable,
+                seq=exc.seq,
+                error=str(exc),
+            )
+            raise
         if batch:
             self._taken = batch[-1][0]
         return batch
 
     async def _commit(
-        self, batch: list[tuple[int, Event]], prepared: object | None, last: Delivery, puller: Puller
+        self, batch: list[tuple[int, E]], prepared: object | None, last: Delivery, puller: Puller
     ) -> None:
         started = time.perf_counter()
         if batch:

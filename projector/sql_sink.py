@@ -30,7 +30,7 @@ from projector.tables import (
     tracks,
     users,
 )
-from schemas.events import Event
+from schemas.events import Event, decode_event
 
 __all__ = ["SqlSink"]
 
@@ -145,6 +145,9 @@ class SqlSink:
     async def position(self) -> int:
         async with self.engine.connect() as conn:
             return await checkpoint.load(conn, self.name)
+
+    def decode(self, data: bytes) -> Event:
+        return decode_event(data)
 
     def prepare(self, batch: Sequence[tuple[int, Event]]) -> list[Delete | _Rendered]:
         """The batch folded (:func:`projector.folds.sql_rows.plan`) and its inserts rendered, for

@@ -18,7 +18,7 @@ from projector.db import create_engine
 from projector.migrate import migrate
 from projector.service import run_projector
 from scrobbler.embedded_nats import _set_parent_death_signal
-from scrobbler.gc_tuning import HTTP_YOUNG, tune_gc
+from scrobbler.gc_tuning import HTTP_YOUNG, tune_gc, tune_threads
 from scrobbler.http import exception_handlers, health_routes
 from scrobbler.settings import Settings
 
@@ -27,11 +27,14 @@ __all__ = ["migrate_now", "serve_http", "serve_projector", "spawn_projector"]
 log = structlog.get_logger(__name__)
 
 
-def serve_http(app: Litestar, settings: Settings, *, young: int = HTTP_YOUNG) -> None:
+def serve_http(
+    app: Litestar, settings: Settings, *, young: int = HTTP_YOUNG, switch_interval: float | None = None
+) -> None:
     """Serve ``app`` with uvicorn (uvloop + httptools) until SIGINT/SIGTERM.
 
-    ``young``: the collector's young-generation threshold (:mod:`scrobbler.gc_tuning`); a process
-    that also folds the cube passes the larger ``FOLD_YOUNG``.
+    ``young``, ``switch_interval``: the collector's young-generation threshold and the GIL switch
+    interval (:mod:`scrobbler.gc_tuning`); a process that also folds the cube passes the larger
+    ``FOLD_YOUNG`` and the shorter ``FOLD_SWITCH_INTERVAL``.
     """
     config = uvicorn.Config(
         app,
@@ -49,6 +52,8 @@ def serve_http(app: Litestar, settings: Settings, *, young: int = HTTP_YOUNG) ->
     # the collector stops re-scanning it. Its full collections had made p99 latency 10x the median
     # (78 ms against 7 ms at 6,700 req/s); frozen with a larger young generation, 9 ms at 10,000.
     tune_gc(young)
+    if switch_interval is not None:
+        tune_threads(switch_interval)
     uvicorn.Server(config).run()
 
 

@@ -21,11 +21,11 @@ from bench.context import Context
 from bench.row import Row, unavailable
 from bench.servers import RssSampler
 from bench.stream_load import connect, consume, create_stream, load_events
-from projector.folds.sql_rows import catalogue_ids
+from projector.folds.cube_rows import CubeListen, decode
+from projector.folds.sql_rows import catalogue_ids_of
 from projector.pull import Delivery
-from schemas.events import ListenRecorded, decode_event
 from schemas.subjects import stream_subjects
-from scrobbler.gc_tuning import FOLD_YOUNG, tune_gc
+from scrobbler.gc_tuning import FOLD_SWITCH_INTERVAL, FOLD_YOUNG, tune_gc, tune_threads
 
 __all__ = ["available", "run"]
 
@@ -43,9 +43,11 @@ async def _ceiling(js: Any, n: int, path: str) -> float:
 
     async def on_batch(msgs: list[Delivery]) -> None:
         for m in msgs:
-            ev = decode_event(m.data)
-            if isinstance(ev, ListenRecorded):
-                track_id, artist_id, album_id = catalogue_ids(ev)
+            ev = decode(m.data)  # the cube's own decoding, as ours does
+            if isinstance(ev, CubeListen):
+                track_id, artist_id, album_id = catalogue_ids_of(
+                    ev.artists, ev.title, ev.album, ev.album_artist
+                )
                 cols["listen_id"].append(ev.event_id)
                 cols["user_name"].append(ev.user)
                 cols["listened_at"].append(ev.listened_at.astimezone(UTC).replace(tzinfo=None))
@@ -101,6 +103,7 @@ def run(ctx: Context) -> Row:
     work = ctx.scratch("cube")
     # The collector as the query API's process sets it (scrobbler.gc_tuning); ceiling and ours alike.
     tune_gc(FOLD_YOUNG)
+    tune_threads(FOLD_SWITCH_INTERVAL)
 
     async def main() -> tuple[float, float, dict[str, Any]]:
         with ctx.nats("cube") as nats:

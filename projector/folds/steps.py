@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from schemas.events import Event, ListensDeleted
+from schemas.events import ListensDeleted
 
 __all__ = ["Delete", "Steps", "naive_utc", "split_steps"]
 
@@ -46,10 +46,12 @@ class Steps(Protocol):
 
 
 W = TypeVar("W", bound=Steps)
+E = TypeVar("E")
+"""The fold's events (:data:`schemas.events.Event`, or a lighter decoding of some of them)."""
 
 
 def split_steps(
-    batch: Sequence[tuple[int, Event]], new: Callable[[], W], apply: Callable[[W, int, Event], None]
+    batch: Sequence[tuple[int, E]], new: Callable[[], W], apply: Callable[[W, int, E], None]
 ) -> list[W | Delete]:
     """Fold runs of events into write steps made by ``new``; each tombstone becomes a step of its own.
 

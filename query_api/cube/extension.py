@@ -32,6 +32,7 @@ from litestar import Litestar
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 
+from projector.folds.cube_rows import CubeEvent
 from projector.runner import PoisonEvent, Projection
 from query_api.cube.live import Change, LiveHub
 from query_api.cube.schema import open_cube, put_in_place, replay_path
@@ -75,7 +76,7 @@ class _Open:
     sink: CubeSink
     checkpoint: int = 0
     """The file's position when opened (until its projection runs)."""
-    projection: Projection | None = None
+    projection: Projection[CubeEvent] | None = None
     running: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -163,7 +164,7 @@ class Cube:
         return self._current.sink.name
 
     @property
-    def projection(self) -> Projection | None:
+    def projection(self) -> Projection[CubeEvent] | None:
         return self._open.projection if self._open is not None else None
 
     @property

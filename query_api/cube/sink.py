@@ -26,14 +26,16 @@ from projector.folds.cube_rows import (
     CREDIT_KEY,
     GENRE_KEY,
     LISTEN_COLUMNS,
+    CubeEvent,
     CubeStep,
     CubeWrites,
     Delete,
     catalogue_rows,
+    decode,
     plan,
 )
 from query_api.cube import rollup
-from schemas.events import Event, ListenEnriched, ListensDeleted
+from schemas.events import ListenEnriched, ListensDeleted
 
 __all__ = ["ApplyResult", "CubeSink"]
 
@@ -106,47 +108,23 @@ Prepared = list[tuple[CubeStep, _Facts | None]]
 """A batch folded into steps, each write step with its facts as Arrow tables."""
 
 
-def _prepare(batch: Sequence[tuple[int, Event]]) -> Prepared:
+def _prepare(batch: Sequence[tuple[int, CubeEvent]]) -> Prepared:
     return [(step, None if isinstance(step, Delete) else _facts(step)) for step in plan(batch)]
 
 
-def _insert_facts(con: duckdb.DuckDBPyConnection, facts: _Facts | None) -> int:
-    """Insert the step's listens the cube does not hold yet, with their credits and genres.
-
-    One statement per fact table: credits and genres are the batch joined with the step's small
-    key maps (:func:`projector.folds.cube_rows.plan`). Listens already held (a redelivery past a
-    lost checkpoint, a re-import) are found first, by a probe restricted to the batch's time span,
-    and filtered out of the batch, so the inserts themselves never join the facts.
-    """
-    if facts is None:
-        return 0
-    batch = facts.listens
-    span = pc.min_max(batch["listened_at"])
-    con.register("batch_listens", batch)
-    try:
-        held = con.execute(
-            "SELECT listen_id FROM listens WHERE listened_at BETWEEN ? AND ?"
-            " AND listen_id IN (SELECT listen_id FROM batch_listens)",
-            [span["min"].as_py(), span["max"].as_py()],
-        ).fetchall()
-        if held:
-            gone = pa.array([r[0] for r in held], pa.string())
-            batch = batch.filter(pc.invert(pc.is_in(batch["listen_id"], value_set=gone)))
-            con.unregister("batch_listens")
-            con.register("batch_listens", batch)
-            if not batch.num_rows:
-                return 0
-        con.execute(f"INSERT INTO listens SELECT {_LISTEN_SELECT} FROM batch_listens b")
-        con.register("batch_credits", facts.credits)
-        con.execute(_INSERT_CREDITS)
-        con.unregister("batch_credits")
-        if facts.genres is not None:
-            con.register("batch_genres", facts.genres)
-            con.execute(_INSERT_GENRES)
-            con.unregister("batch_genres")
-    finally:
-        con.unregister("batch_listens")
-    return int(batch.num_rows)
+def _not_held(con: duckdb.DuckDBPyConnection, batch_listens: pa.Table) -> pa.Table:
+    """The batch's listens the cube does not hold yet (a redelivery past a lost checkpoint, a
+    re-import), found by a probe restricted to the batch's time span (the zone maps prune it)."""
+    span = pc.min_max(batch_listens["listened_at"])
+    held = con.execute(
+        "SELECT listen_id FROM listens WHERE listened_at BETWEEN ? AND ?"
+        " AND listen_id IN (SELECT listen_id FROM batch_listens)",
+        [span["min"].as_py(), span["max"].as_py()],
+    ).fetchall()
+    if not held:
+        return batch_listens
+    gone = pa.array([r[0] for r in held], pa.string())
+    return batch_listens.filter(pc.invert(pc.is_in(batch_listens["listen_id"], value_set=gone)))
 
 
 KNOWN_LIMIT = 1 << 18
@@ -200,16 +178,8 @@ class _Known:
             self.ids[table] |= ids
 
 
-def _insert_dim(
-    con: duckdb.DuckDBPyConnection, table: str, named: dict[int, Any], known: _Known, pending: _Known
-) -> None:
-    """Insert the rows of ``named`` (id -> name, or id -> tuple of names) whose id the table lacks,
-    adding their ids to ``pending``."""
-    new = named.keys() - known.ids[table] - pending.ids[table]
-    if not new:
-        return
-    pending.ids[table] |= new
-    rows = {k: named[k] for k in new}
+def _dim_table(table: str, rows: dict[int, Any]) -> pa.Table:
+    """``rows`` (id -> name, or id -> tuple of names) as the Arrow table of catalogue ``table``."""
     data: dict[str, pa.Array] = {"id": pa.array(list(rows), pa.int64())}
     columns = _DIM_COLUMNS[table]
     if len(columns) == 1:
@@ -217,18 +187,13 @@ def _insert_dim(
     else:
         for i, column in enumerate(columns):
             data[column] = pa.array([v[i] for v in rows.values()], pa.string())
-    con.register("batch_dim", pa.table(data))
-    if known.complete:
-        con.execute(f"INSERT INTO {table} SELECT * FROM batch_dim")
-    else:
-        con.execute(f"INSERT INTO {table} SELECT b.* FROM batch_dim b ANTI JOIN {table} t USING (id)")
-    con.unregister("batch_dim")
+    return pa.table(data)
 
 
-def _insert_dims(con: duckdb.DuckDBPyConnection, w: CubeWrites, known: _Known, pending: _Known) -> None:
-    """Insert the catalogue rows that the step's entries bring and the cube may not hold yet.
+def _new_catalogue(w: CubeWrites, known: _Known, pending: _Known) -> dict[str, pa.Table]:
+    """The catalogue rows (and users) the step brings that the cube may not hold, by table.
 
-    ``pending`` collects what this transaction wrote (earlier steps of the batch included), for
+    ``pending`` collects what this transaction writes (earlier steps of the batch included), for
     ``known`` to remember once it commits.
     """
     entries = w.entries.keys() - known.entries - pending.entries
@@ -246,14 +211,60 @@ def _insert_dims(con: duckdb.DuckDBPyConnection, w: CubeWrites, known: _Known, p
         "tracks": rows.tracks,
         "genres": rows.genres,
     }
-    for table in _DIM_COLUMNS:
-        _insert_dim(con, table, named[table], known, pending)
+    tables: dict[str, pa.Table] = {}
+    for table, of_table in named.items():
+        new = of_table.keys() - known.ids[table] - pending.ids[table]
+        if new:
+            pending.ids[table] |= new
+            tables[table] = _dim_table(table, {k: of_table[k] for k in new})
     if users:
-        con.register("batch_dim", pa.table({"name": pa.array(sorted(users), pa.string())}))
-        con.execute("INSERT OR IGNORE INTO users SELECT * FROM batch_dim")
-        con.unregister("batch_dim")
+        tables["users"] = pa.table({"name": pa.array(sorted(users), pa.string())})
+    return tables
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, w: CubeWrites, facts: _Facts | None, known: _Known, pending: _Known
+) -> int:
+    """Write a step's catalogue rows, listens, credits and genres in one call; the listens added.
+
+    One call of several statements, the Arrow tables read by DuckDB's replacement scans of this
+    frame's variables: registering and dropping a view per table, and a GIL round trip per call,
+    had cost the writer thread more than the inserts themselves. Credits and genres are the batch
+    joined with the step's small key maps (:func:`projector.folds.cube_rows.plan`). A catalogue
+    row goes in plainly while ``known`` holds every id of its table, else only where the table
+    lacks its id.
+    """
+    dims = _new_catalogue(w, known, pending)
+    dim_artists = dims.get("artists")  # noqa: F841  (the names below are read by the statements)
+    dim_albums = dims.get("albums")  # noqa: F841
+    dim_tracks = dims.get("tracks")  # noqa: F841
+    dim_genres = dims.get("genres")  # noqa: F841
+    dim_users = dims.get("users")  # noqa: F841
+    statements = [
+        f"INSERT INTO {table} SELECT * FROM dim_{table}"
+        if known.complete
+        else f"INSERT INTO {table} SELECT d.* FROM dim_{table} d ANTI JOIN {table} t USING (id)"
+        for table in _DIM_COLUMNS
+        if table in dims
+    ]
+    if "users" in dims:
+        statements.append("INSERT OR IGNORE INTO users SELECT * FROM dim_users")
+    added = 0
+    if facts is not None:
+        batch_listens = _not_held(con, facts.listens)
+        batch_credits = facts.credits  # noqa: F841
+        batch_genres = facts.genres  # noqa: F841
+        added = int(batch_listens.num_rows)
+        if added:
+            statements.append(f"INSERT INTO listens SELECT {_LISTEN_SELECT} FROM batch_listens b")
+            statements.append(_INSERT_CREDITS)
+            if facts.genres is not None:
+                statements.append(_INSERT_GENRES)
+    if statements:
+        con.execute(";\n".join(statements))
     for key, value in w.config.items():
         con.execute("INSERT OR REPLACE INTO config VALUES (?, ?)", [key, value])
+    return added
 
 
 def _enrich(con: duckdb.DuckDBPyConnection, w: CubeWrites) -> None:
@@ -363,7 +374,7 @@ class CubeSink:
         return await asyncio.get_running_loop().run_in_executor(self._writer, self._position)
 
     def apply_sync(
-        self, batch: Sequence[tuple[int, Event]], steps: Prepared | None = None
+        self, batch: Sequence[tuple[int, CubeEvent]], steps: Prepared | None = None
     ) -> ApplyResult | None:
         """Apply the events after the checkpoint in one transaction; None when all were applied before.
 
@@ -374,7 +385,9 @@ class CubeSink:
                 return self._apply_sync(batch, steps)
         return self._apply_sync(batch, steps)
 
-    def _apply_sync(self, batch: Sequence[tuple[int, Event]], steps: Prepared | None) -> ApplyResult | None:
+    def _apply_sync(
+        self, batch: Sequence[tuple[int, CubeEvent]], steps: Prepared | None
+    ) -> ApplyResult | None:
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
@@ -393,8 +406,7 @@ class CubeSink:
                 if isinstance(step, Delete):
                     removed += _delete(con, step)
                 else:
-                    _insert_dims(con, step, known, pending)
-                    added += _insert_facts(con, facts)
+                    added += _write(con, step, facts, known, pending)
                     _enrich(con, step)
             position = fresh[-1][0]
             updated = con.execute(
@@ -445,12 +457,16 @@ class CubeSink:
             finally:
                 cur.close()
 
-    def prepare(self, batch: Sequence[tuple[int, Event]]) -> Prepared:
+    def decode(self, data: bytes) -> CubeEvent:
+        """A stream message as the cube reads it (:func:`projector.folds.cube_rows.decode`)."""
+        return decode(data)
+
+    def prepare(self, batch: Sequence[tuple[int, CubeEvent]]) -> Prepared:
         """The batch folded into columns (:func:`projector.folds.cube_rows.plan`) and Arrow tables:
         the caller's thread prepares the next batch while the writer thread inserts this one."""
         return _prepare(batch)
 
-    async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int:
+    async def apply(self, batch: Sequence[tuple[int, CubeEvent]], prepared: object | None = None) -> int:
         steps = cast(Prepared, prepared) if isinstance(prepared, list) else None
         result = await asyncio.get_running_loop().run_in_executor(self._writer, self.apply_sync, batch, steps)
         if result is None:
