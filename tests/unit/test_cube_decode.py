@@ -75,3 +75,11 @@ def test_a_listen_the_cube_cannot_read_is_a_poison_event() -> None:
     with pytest.raises(PoisonEvent) as caught:
         decode_all(cube_rows.decode, [(41, encode_event(_listen())), (42, bad)])
     assert caught.value.seq == 42
+
+
+def test_cube_listen_declares_its_fields_as_the_event_does() -> None:
+    """CubeListen repeats some of ListenRecorded's fields on purpose (a typed subset msgspec decodes
+    without the rest); they must keep the event's types and defaults."""
+    ours = {f.name: (f.type, f.default) for f in msgspec.structs.fields(CubeListen)}
+    event = {f.name: (f.type, f.default) for f in msgspec.structs.fields(ListenRecorded)}
+    assert ours == {name: event[name] for name in ours}
