@@ -36,7 +36,7 @@ def run() -> None:
     """Everything in one: embedded NATS (unless SCROBBLER_NATS_URL), projector, ingest + query on one port."""
     from scrobbler.app import create_app
     from scrobbler.features import query_extensions, query_extra_routes
-    from scrobbler.gc_tuning import FOLD_SWITCH_INTERVAL, FOLD_YOUNG
+    from scrobbler.gc_tuning import FOLD
     from scrobbler.serve import migrate_now, serve_http, spawn_projector
 
     settings = _settings()
@@ -61,7 +61,7 @@ def run() -> None:
             app = create_app(
                 settings, url, extensions=query_extensions(settings), extra_routes=query_extra_routes()
             )
-            serve_http(app, settings, young=FOLD_YOUNG, switch_interval=FOLD_SWITCH_INTERVAL)
+            serve_http(app, settings, tuning=FOLD)
         finally:
             stopping.set()
             supervisor.join(20)
@@ -83,7 +83,7 @@ def query_api() -> None:
     """The query API alone (reads, statistics, the web UI)."""
     from scrobbler.app import create_app
     from scrobbler.features import query_extensions, query_extra_routes
-    from scrobbler.gc_tuning import FOLD_SWITCH_INTERVAL, FOLD_YOUNG
+    from scrobbler.gc_tuning import FOLD
     from scrobbler.serve import serve_http
 
     settings = _settings()
@@ -96,7 +96,7 @@ def query_api() -> None:
             extensions=query_extensions(settings),
             extra_routes=query_extra_routes(),
         )
-        serve_http(app, settings, young=FOLD_YOUNG, switch_interval=FOLD_SWITCH_INTERVAL)
+        serve_http(app, settings, tuning=FOLD)
 
 
 @main.command()

@@ -17,8 +17,9 @@ from __future__ import annotations
 import atexit
 import gc
 import sys
+from dataclasses import dataclass
 
-__all__ = ["FOLD_SWITCH_INTERVAL", "FOLD_YOUNG", "HTTP_YOUNG", "tune_gc", "tune_threads"]
+__all__ = ["FOLD", "FOLD_SWITCH_INTERVAL", "FOLD_YOUNG", "HTTP", "HTTP_YOUNG", "Tuning", "tune"]
 
 HTTP_YOUNG = 10_000
 """Young-generation threshold for ingest and the projector: short pauses (ingest p99 78 -> 9 ms),
@@ -35,16 +36,30 @@ the loop folded the next batch (measured in process: the writer's batch 93 -> 65
 projection 46k -> 50k events/s)."""
 
 
-def tune_threads(switch_interval: float) -> None:
-    """Let a thread waiting for the GIL have it after ``switch_interval`` seconds."""
-    sys.setswitchinterval(switch_interval)
+@dataclass(frozen=True)
+class Tuning:
+    """The interpreter settings of one kind of process."""
+
+    young: int
+    """The collector's young-generation threshold."""
+    switch_interval: float | None = None
+    """Seconds a thread may hold the GIL while another waits (None: Python's 5 ms)."""
 
 
-def tune_gc(young: int) -> None:
-    """Freeze everything allocated so far out of the collector and set the thresholds."""
+HTTP = Tuning(young=HTTP_YOUNG)
+"""Ingest and the projector."""
+FOLD = Tuning(young=FOLD_YOUNG, switch_interval=FOLD_SWITCH_INTERVAL)
+"""Where the cube folds: the query API (``scrobbler run`` included) and the replay."""
+
+
+def tune(tuning: Tuning) -> None:
+    """Freeze everything allocated so far out of the collector, set its thresholds and the GIL's
+    switch interval."""
+    if tuning.switch_interval is not None:
+        sys.setswitchinterval(tuning.switch_interval)
     gc.collect()
     gc.freeze()
-    gc.set_threshold(young, 20, 100)
+    gc.set_threshold(tuning.young, 20, 100)
     # Hand the frozen heap back at exit, so the interpreter's last collection frees it (extension
     # modules such as DuckDB's otherwise report its objects as leaked).
     atexit.unregister(gc.unfreeze)

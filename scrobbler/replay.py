@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 from projector.replay import ProgressFn, ReplayProgress, ReplayResult, replay_sql
-from scrobbler.gc_tuning import FOLD_SWITCH_INTERVAL, FOLD_YOUNG, tune_gc, tune_threads
+from scrobbler.gc_tuning import FOLD, tune
 from scrobbler.settings import Settings
 from scrobbler.stream import StreamClient
 
@@ -98,8 +98,7 @@ def _cube_child(
     from scrobbler.logs import configure_logging
 
     configure_logging(settings.log)
-    tune_gc(FOLD_YOUNG)
-    tune_threads(FOLD_SWITCH_INTERVAL)
+    tune(FOLD)
     try:
         line = run_cube_replay(settings, nats_url, from_seq, restart, Console(stderr=True), report=queue.put)
         queue.put(("done", line))
@@ -178,8 +177,7 @@ def replay_command(sql: bool, cube: bool, from_seq: int, restart: bool) -> None:
 
     settings = _settings()
     console = Console(stderr=True)
-    tune_gc(FOLD_YOUNG)
-    tune_threads(FOLD_SWITCH_INTERVAL)
+    tune(FOLD)
     if not sql and not cube:
         sql = cube = True
     with _nats(settings) as url:

@@ -18,7 +18,7 @@ from projector.db import create_engine
 from projector.migrate import migrate
 from projector.service import run_projector
 from scrobbler.embedded_nats import _set_parent_death_signal
-from scrobbler.gc_tuning import HTTP_YOUNG, tune_gc, tune_threads
+from scrobbler.gc_tuning import HTTP, Tuning, tune
 from scrobbler.http import exception_handlers, health_routes
 from scrobbler.settings import Settings
 
@@ -27,14 +27,11 @@ __all__ = ["migrate_now", "serve_http", "serve_projector", "spawn_projector"]
 log = structlog.get_logger(__name__)
 
 
-def serve_http(
-    app: Litestar, settings: Settings, *, young: int = HTTP_YOUNG, switch_interval: float | None = None
-) -> None:
+def serve_http(app: Litestar, settings: Settings, *, tuning: Tuning = HTTP) -> None:
     """Serve ``app`` with uvicorn (uvloop + httptools) until SIGINT/SIGTERM.
 
-    ``young``, ``switch_interval``: the collector's young-generation threshold and the GIL switch
-    interval (:mod:`scrobbler.gc_tuning`); a process that also folds the cube passes the larger
-    ``FOLD_YOUNG`` and the shorter ``FOLD_SWITCH_INTERVAL``.
+    ``tuning``: the collector's and the GIL's settings (:mod:`scrobbler.gc_tuning`); a process
+    that also folds the cube passes ``FOLD``.
     """
     config = uvicorn.Config(
         app,
@@ -51,9 +48,7 @@ def serve_http(
     # Everything built so far (modules, the app, its routes) lives as long as the process: frozen,
     # the collector stops re-scanning it. Its full collections had made p99 latency 10x the median
     # (78 ms against 7 ms at 6,700 req/s); frozen with a larger young generation, 9 ms at 10,000.
-    tune_gc(young)
-    if switch_interval is not None:
-        tune_threads(switch_interval)
+    tune(tuning)
     uvicorn.Server(config).run()
 
 
@@ -110,7 +105,7 @@ def serve_projector(
 
     import uvloop
 
-    tune_gc(HTTP_YOUNG)
+    tune(HTTP)
     uvloop.run(main())
 
 

@@ -25,7 +25,7 @@ from projector.folds.cube_rows import CubeListen, decode
 from projector.folds.sql_rows import catalogue_ids_of
 from projector.pull import Delivery
 from schemas.subjects import stream_subjects
-from scrobbler.gc_tuning import FOLD_SWITCH_INTERVAL, FOLD_YOUNG, tune_gc, tune_threads
+from scrobbler.gc_tuning import FOLD, tune
 
 __all__ = ["available", "run"]
 
@@ -102,8 +102,7 @@ def run(ctx: Context) -> Row:
     n = ctx.n
     work = ctx.scratch("cube")
     # The collector as the query API's process sets it (scrobbler.gc_tuning); ceiling and ours alike.
-    tune_gc(FOLD_YOUNG)
-    tune_threads(FOLD_SWITCH_INTERVAL)
+    tune(FOLD)
 
     async def main() -> tuple[float, float, dict[str, Any]]:
         with ctx.nats("cube") as nats:
