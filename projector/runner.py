@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -19,7 +19,7 @@ import msgspec
 import nats.errors
 import structlog
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 from prometheus_client import Counter, Gauge
 
@@ -111,6 +111,29 @@ async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     return stop.is_set()
 
 
+T = TypeVar("T")
+
+
+async def _retrying(
+    stop: asyncio.Event,
+    attempt: Callable[[], Awaitable[T]],
+    errors: tuple[type[Exception], ...],
+    what: str,
+    projection: str,
+) -> T | None:
+    """``attempt()`` until it succeeds, backing off from 0.2 to 5 s after each of ``errors``;
+    None once ``stop`` is set while it keeps failing (the process is shutting down)."""
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except errors as exc:
+            log.warning(f"{what}, retrying", projection=projection, error=repr(exc))
+            if await _stopped_within(stop, delay):
+                return None
+            delay = min(delay * 2, 5.0)
+
+
 class PoisonEvent(RuntimeError):
     """An event that cannot be decoded or folded: the projection stops at its sequence."""
 
@@ -152,43 +175,42 @@ class Projection(Generic[E]):
         POSITION.labels(self.durable).set(self.position)
         async with self._advanced:  # a sink already at the awaited sequence answers its waiters now
             self._advanced.notify_all()
-        delay = 0.2
-        while True:
-            try:
-                filters = await self._filters()
-                wanted = ConsumerConfig(
-                    durable_name=self.durable,
-                    ack_policy=AckPolicy.ALL,
-                    ack_wait=60,
-                    max_ack_pending=-1,
-                    max_deliver=-1,
-                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE if self.position else DeliverPolicy.ALL,
-                    opt_start_seq=self.position + 1 if self.position else None,
-                    filter_subjects=filters if len(filters) > 1 else None,
-                    filter_subject=filters[0] if len(filters) == 1 else None,
-                )
-                with contextlib.suppress(NotFoundError):
-                    await self.js.delete_consumer(self.stream, self.durable)
-                await self.js.add_consumer(self.stream, wanted)
-                break
-            except (ServiceUnavailableError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
-                # A NATS cluster electing a leader after losing a node answers nothing for a while.
-                log.warning("consumer not created, retrying", projection=self.durable, error=repr(exc))
-                if await _stopped_within(stop, delay):
-                    return None
-                delay = min(delay * 2, 5.0)
+        created = await _retrying(
+            stop,
+            self._create_consumer,
+            # A NATS cluster electing a leader after losing a node answers nothing for a while.
+            (ServiceUnavailableError, nats.errors.TimeoutError, nats.errors.NoRespondersError),
+            "consumer not created",
+            self.durable,
+        )
+        if created is None:
+            return None
         self._next_delivery = 1
-        delay = 0.2
-        while True:
-            try:
-                return await Puller(
-                    connection_of(self.js), self.stream, self.durable, batch=self.batch_size
-                ).start()
-            except (WireError, OSError, TimeoutError) as exc:
-                log.warning("stream unreachable, retrying", projection=self.durable, error=repr(exc))
-                if await _stopped_within(stop, delay):
-                    return None
-                delay = min(delay * 2, 5.0)
+        return await _retrying(
+            stop,
+            lambda: Puller(connection_of(self.js), self.stream, self.durable, batch=self.batch_size).start(),
+            (WireError, OSError, TimeoutError),
+            "stream unreachable",
+            self.durable,
+        )
+
+    async def _create_consumer(self) -> ConsumerInfo:
+        """The durable consumer, deleted if it existed and created to start after the position."""
+        filters = await self._filters()
+        wanted = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.ALL,
+            ack_wait=60,
+            max_ack_pending=-1,
+            max_deliver=-1,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if self.position else DeliverPolicy.ALL,
+            opt_start_seq=self.position + 1 if self.position else None,
+            filter_subjects=filters if len(filters) > 1 else None,
+            filter_subject=filters[0] if len(filters) == 1 else None,
+        )
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(self.stream, self.durable)
+        return await self.js.add_consumer(self.stream, wanted)
 
     async def _filters(self) -> list[str]:
         """The consumer's filter subjects: none when they name every subject of the stream.
