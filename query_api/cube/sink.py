@@ -158,10 +158,12 @@ class _Known:
     @classmethod
     def of(cls, con: duckdb.DuckDBPyConnection) -> _Known:
         """Every id the catalogue tables hold, when there are few enough to remember."""
-        counts = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]) for t in _DIM_COLUMNS}
-        if max(counts.values()) > KNOWN_LIMIT:
-            return cls()
-        ids = {t: set(con.execute(f"SELECT id FROM {t}").fetchnumpy()["id"].tolist()) for t in _DIM_COLUMNS}
+        ids: dict[str, set[int]] = {}
+        for t in _DIM_COLUMNS:
+            found = con.execute(f"SELECT id FROM {t} LIMIT {KNOWN_LIMIT + 1}").fetchnumpy()["id"]
+            if len(found) > KNOWN_LIMIT:
+                return cls()
+            ids[t] = set(found.tolist())
         return cls(ids=ids, complete=True)
 
     def remember(self, new: _Known) -> None:
