@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from query_api.cube import calendar, queries, rollup
+from query_api.cube import sink as cube_sink
 from query_api.cube.queries import Scope
 from query_api.cube.schema import CATALOGUE_DDL, open_cube
 from query_api.cube.sink import CubeSink
@@ -243,10 +244,15 @@ def _assert_catalogue_names_each_id_once(sink: CubeSink) -> None:
         assert dupes == [], f"{table} names an id twice"
 
 
-def test_catalogue_rows_are_written_once_across_batches_and_restarts() -> None:
+@pytest.mark.parametrize("known_limit", [cube_sink.KNOWN_LIMIT, 2])
+def test_catalogue_rows_are_written_once_across_batches_and_restarts(
+    known_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The catalogue tables have no key: the sink alone keeps one row per id, also when a new sink
     (a restarted query API) meets ids the file already has, and when a tombstone splits a batch
-    into two write steps that name the same artists in one transaction."""
+    into two write steps that name the same artists in one transaction. With a tiny bound the
+    sink soon forgets what it wrote and looks ids up in the tables instead."""
+    monkeypatch.setattr(cube_sink, "KNOWN_LIMIT", known_limit)
     feat = ("Alpha", "Epsilon")  # Epsilon is new to the restarted sink, on both sides of the tombstone
     events: list[Event] = [
         new_listen(
