@@ -5,22 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
+from itertools import chain
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Table, event
+from sqlalchemy import Column, Connection, DateTime, Engine, Table, event, make_url
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.dml import Insert
 
 __all__ = [
     "Statement",
     "create_engine",
+    "create_writer",
     "execute_all",
     "insert_ignore",
     "render_insert_ignoring_duplicates",
     "upsert",
+    "upsert_rows",
 ]
 
 
@@ -31,6 +37,32 @@ BULK_CHECKPOINT_PAGES = 16384
 back to the database file every few batches, a third of the load's time)."""
 
 
+def _sqlite_path(dsn: str) -> str:
+    """The file of a SQLite DSN (its directory created), or "" for an in-memory database."""
+    path = dsn.split(":///", 1)[1] if ":///" in dsn else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return path
+    return ""
+
+
+def _set_pragmas(engine: Engine, *, bulk: bool, synced: bool = True) -> None:
+    """WAL, a busy timeout, and for ``bulk`` a bigger page cache and rarer checkpoints; commits
+    synced to disk at WAL checkpoints unless ``synced`` is False."""
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={'NORMAL' if synced else 'OFF'}")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=OFF")
+        if bulk:
+            cur.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+            cur.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
+        cur.close()
+
+
 def create_engine(dsn: str, *, pool_size: int = 5, bulk: bool = False) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and its directory created.
 
@@ -38,23 +70,9 @@ def create_engine(dsn: str, *, pool_size: int = 5, bulk: bool = False) -> AsyncE
     checkpoints. Durability is unchanged (each commit is as safe as before).
     """
     if dsn.startswith("sqlite"):
-        path = dsn.split(":///", 1)[1] if ":///" in dsn else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _sqlite_path(dsn)
         engine = create_async_engine(dsn, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA foreign_keys=OFF")
-            if bulk:
-                cur.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
-                cur.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
-            cur.close()
-
+        _set_pragmas(engine.sync_engine, bulk=bulk)
         return engine
     return create_async_engine(
         dsn,
@@ -64,6 +82,35 @@ def create_engine(dsn: str, *, pool_size: int = 5, bulk: bool = False) -> AsyncE
         pool_recycle=3600,
         connect_args={"charset": "utf8mb4"},
     )
+
+
+def create_writer(dsn: str, *, bulk: bool = False, synced: bool = True) -> Engine | None:
+    """For a SQLite file, a synchronous engine of one connection that a projection writes through
+    from a worker thread (None otherwise).
+
+    ``synced=False`` never waits for the disk (``PRAGMA synchronous=OFF``): a commit survives the
+    process being killed, not the machine stopping. Only for a file that is rebuilt from the stream
+    after a restart of the machine (a replay's shadow).
+
+    aiosqlite hands each statement to its thread from the event loop, so a transaction advances
+    only while the loop is free: the next batch's fold (pure Python, holding the loop) and SQLite's
+    work then take turns. A whole transaction on a thread of its own runs while the loop folds.
+    """
+    if not dsn.startswith("sqlite"):
+        return None
+    path = _sqlite_path(dsn)
+    if not path:
+        return None
+    url = make_url(dsn).set(drivername="sqlite")
+    engine = sa_create_engine(
+        url,
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+    _set_pragmas(engine, bulk=bulk, synced=synced)
+    return engine
 
 
 @lru_cache(maxsize=256)
@@ -81,17 +128,22 @@ def _multirow_sql(dialect: str, table: str, columns: tuple[str, ...], keys: tupl
 
 
 _PROBE = datetime(2009, 2, 13, 23, 31, 30, 123456)  # noqa: DTZ001  (SQL columns hold naive UTC)
+_ISO = methodcaller("isoformat", " ", "microseconds")
 
 
-def _fast(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``process``, or a faster equal one: SQLite's DATETIME text is ``isoformat(" ")`` of a naive
-    datetime with microseconds, built in C instead of a Python ``%`` format (a replay binds two a listen)."""
-    if process(_PROBE) != _PROBE.isoformat(" ", "microseconds"):
+def _converter(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's own bind conversion (e.g. SQLite's DATETIME text), as SQLAlchemy would
+    apply it, or a faster equal one: for a naive datetime with microseconds, SQLite's DATETIME text
+    is ``isoformat(" ")``, called in C (a replay binds two a listen)."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None or not isinstance(column.type, DateTime) or process(_PROBE) != _ISO(_PROBE):
         return process
+    if not column.nullable:
+        return _ISO  # the fold puts a naive datetime in every NOT NULL DATETIME column
 
     def fast(value: Any) -> Any:
         if type(value) is datetime and value.tzinfo is None:
-            return value.isoformat(" ", "microseconds")
+            return _ISO(value)
         return process(value)
 
     return fast
@@ -102,45 +154,38 @@ Statement = tuple[str, tuple[Any, ...]]
 
 
 def render_insert_ignoring_duplicates(
-    dialect: Dialect, table: Table, rows: Sequence[dict[str, Any]], chunk: int = 1000
+    dialect: Dialect,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    chunk: int = 1000,
 ) -> list[Statement]:
     """Multi-row ``INSERT`` statements for the driver that skip rows whose key exists.
 
-    The hot path of every projection: one statement per ``chunk`` rows, built once per shape
-    (no SQLAlchemy compilation per batch, no per-row round trip). Pure, so a projection renders
-    the next batch while the previous one executes.
+    ``rows`` are tuples of the ``columns`` values. The hot path of every projection: one statement
+    per ``chunk`` rows, built once per shape (no SQLAlchemy compilation per batch, no per-row round
+    trip), the parameters flattened in C and converted a column at a time. Pure, so a projection
+    renders the next batch while the previous one executes.
     """
     if not rows:
         return []
-    columns = tuple(rows[0])
     keys = tuple(c.name for c in table.primary_key.columns)
-    # The column types' own conversions (e.g. SQLite's DATETIME text format), as SQLAlchemy would apply.
-    procs = [
-        (i, _fast(p) if isinstance(table.c[c].type, DateTime) else p)
-        for i, c in enumerate(columns)
-        if (p := table.c[c].type.dialect_impl(dialect).bind_processor(dialect))
-    ]
+    width = len(columns)
+    convert = [(i, f) for i, c in enumerate(columns) if (f := _converter(table.c[c], dialect))]
     out: list[Statement] = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
-        if procs:
-            values = []
-            for row in part:
-                one = [row[c] for c in columns]
-                for i, proc in procs:
-                    one[i] = proc(one[i])
-                values.extend(one)
-            params = tuple(values)
-        else:
-            params = tuple(row[c] for row in part for c in columns)
-        out.append((_multirow_sql(dialect.name, table.name, columns, keys, len(part)), params))
+        params = list(chain.from_iterable(part))
+        for i, f in convert:
+            params[i::width] = map(f, params[i::width])
+        out.append((_multirow_sql(dialect.name, table.name, columns, keys, len(part)), tuple(params)))
     return out
 
 
-async def execute_all(conn: AsyncConnection, statements: Sequence[Statement]) -> None:
+def execute_all(conn: Connection, statements: Sequence[Statement]) -> None:
     """Execute rendered statements in order, on ``conn``'s transaction."""
     for sql, params in statements:
-        await conn.exec_driver_sql(sql, params)
+        conn.exec_driver_sql(sql, params)
 
 
 def insert_ignore(table: Table) -> Insert:
@@ -148,17 +193,23 @@ def insert_ignore(table: Table) -> Insert:
     return table.insert().prefix_with("IGNORE", dialect="mysql").prefix_with("OR IGNORE", dialect="sqlite")
 
 
-async def upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], update: list[str]) -> None:
+def upsert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], update: list[str]) -> None:
     """Insert rows, or update the ``update`` columns of those whose key exists (multi-row)."""
     if not rows:
         return
     if conn.dialect.name == "mysql":
         mstmt = mysql.insert(table)
-        await conn.execute(mstmt.on_duplicate_key_update({c: mstmt.inserted[c] for c in update}), rows)
+        conn.execute(mstmt.on_duplicate_key_update({c: mstmt.inserted[c] for c in update}), rows)
     else:
         sstmt = sqlite.insert(table)
         keys = [c.name for c in table.primary_key.columns]
-        await conn.execute(
+        conn.execute(
             sstmt.on_conflict_do_update(index_elements=keys, set_={c: sstmt.excluded[c] for c in update}),
             rows,
         )
+
+
+async def upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], update: list[str]) -> None:
+    """:func:`upsert_rows` on an async connection."""
+    if rows:
+        await conn.run_sync(upsert_rows, table, rows, update)

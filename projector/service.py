@@ -7,7 +7,7 @@ import contextlib
 
 import structlog
 
-from projector.db import create_engine
+from projector.db import create_engine, create_writer
 from projector.lb_export import run_lb_sync
 from projector.migrate import migrate
 from projector.runner import Projection
@@ -36,6 +36,7 @@ async def run_projector(
 ) -> None:
     """Run until ``stop`` is set."""
     engine = create_engine(settings.db.dsn)
+    sink = SqlSink(engine, projection_name(*partition), writer=create_writer(settings.db.dsn))
     client = StreamClient(nats_url, settings.nats, name=f"scrobbler-projector-{partition[0]}of{partition[1]}")
     try:
         await migrate(engine)
@@ -44,7 +45,7 @@ async def run_projector(
         projection = Projection(
             js=client.js,
             stream=settings.nats.stream,
-            sink=SqlSink(engine, projection_name(*partition)),
+            sink=sink,
             filter_subjects=partition_filters(settings.nats.subject_prefix, *partition),
         )
         if started is not None:
@@ -60,4 +61,5 @@ async def run_projector(
                     await sync
     finally:
         await client.close()
+        await sink.close()
         await engine.dispose()

@@ -14,6 +14,11 @@ of incremental projection. The switch:
   the rebuild faster). Readers keep reading the old snapshot until the commit (WAL).
 
 ``projection_checkpoint`` is one of the swapped tables, so the position travels with the rows.
+
+A SQLite shadow is filled on a thread of its own (:func:`projector.db.create_writer`) without
+waiting for the disk: it is scratch until the switch, whose transaction on the live file is as
+durable as every other. Its commits survive the replay being killed; a shadow left by an earlier
+boot of the machine is started again instead of resumed.
 """
 
 from __future__ import annotations
@@ -24,12 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
-from sqlalchemy import delete, inspect, text
+from sqlalchemy import Engine, delete, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from projector import checkpoint
-from projector.db import create_engine, upsert
+from projector.db import create_engine, create_writer, upsert
 from projector.migrate import migrate
 from projector.tables import projection_checkpoint
 
@@ -41,6 +46,7 @@ REPLAY_CHECKPOINT = "sql-replay"
 """Checkpoint row of the shadow while it is being built."""
 
 _SKIP = {"alembic_version"}
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 async def _tables(engine: AsyncEngine) -> list[str]:
@@ -70,6 +76,8 @@ class Shadow:
             self.db = f"{self.live_db}_replay"
             self.dsn = url.set(database=self.db).render_as_string(hide_password=False)
         self.engine: AsyncEngine | None = None
+        self.writer: Engine | None = None
+        """The SQLite shadow's writer (:func:`projector.db.create_writer`), None for MariaDB."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -98,14 +106,35 @@ class Shadow:
         return rows.get(REPLAY_CHECKPOINT)
 
     async def open(self, live: AsyncEngine, *, restart: bool = False) -> int:
-        """Resume the unfinished shadow (its position), or start an empty one (0)."""
+        """Resume the unfinished shadow (its position), or start an empty one (0).
+
+        A SQLite shadow is written without waiting for the disk when the machine's boot can be
+        told apart (Linux): its commits survive the replay being killed, and a shadow left by an
+        earlier boot (a power loss may have torn it) is started again instead of resumed.
+        """
         position = None if restart else await self.position(live)
+        boot = _boot_id() if self.path is not None else None
+        if position is not None and boot is not None and self._boot_marker() != boot:
+            log.warning("unfinished replay is from before the machine restarted; starting it again")
+            position = None
         if position is None:
             await self.drop(live)
             await self._create(live)
+            if boot is not None:
+                self._marker_path().write_text(boot)
             position = 0
         self.engine = create_engine(self.dsn, bulk=True)
+        self.writer = create_writer(self.dsn, bulk=True, synced=boot is None)
         return position
+
+    def _marker_path(self) -> Path:
+        return Path(f"{self.path}.boot")
+
+    def _boot_marker(self) -> str | None:
+        try:
+            return self._marker_path().read_text().strip()
+        except OSError:
+            return None
 
     async def _create(self, live: AsyncEngine) -> None:
         if self.path is None:
@@ -124,6 +153,9 @@ class Shadow:
             await engine.dispose()
 
     async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.dispose()
+            self.writer = None
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
@@ -227,8 +259,16 @@ async def _drop_secondary_indexes(conn: AsyncConnection) -> None:
             await conn.exec_driver_sql(f'DROP INDEX "{name}"')
 
 
+def _boot_id() -> str | None:
+    """This boot of the machine (Linux), or None where it cannot be told."""
+    try:
+        return _BOOT_ID.read_text().strip() or None
+    except OSError:
+        return None
+
+
 def _unlink_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", ".boot"):
         with contextlib.suppress(FileNotFoundError):
             Path(f"{path}{suffix}").unlink()
 
@@ -256,18 +296,31 @@ async def _ddl(conn: AsyncConnection, schema: str, table: str) -> list[tuple[str
     return [(str(row[0]), str(row[1])) for row in result.all()]  # type: ignore[misc]
 
 
+async def _columns(conn: AsyncConnection, schema: str, table: str) -> list[str]:
+    info = await conn.exec_driver_sql(f'PRAGMA {schema}.table_info("{table}")')
+    return [str(row[1]) for row in info.all()]  # type: ignore[misc]
+
+
 async def _copy_sqlite_table(conn: AsyncConnection, table: str) -> None:
-    """Replace ``main.<table>`` by ``shadow.<table>``, keeping the live table's exact DDL."""
+    """Replace ``main.<table>`` by ``shadow.<table>``, keeping the live table's exact DDL.
+
+    When both tables have the same columns in the same order, the copy is ``INSERT INTO t SELECT *
+    FROM shadow.t``, which SQLite runs as its transfer optimisation: pages of rows and of the key's
+    index are copied in order, instead of each row inserted into a B-tree keyed by a random id
+    (an order of magnitude faster on a large table). Other indexes are built after the copy.
+    """
     ddl = await _ddl(conn, "main", table) or await _ddl(conn, "shadow", table)
-    info = await conn.exec_driver_sql(f'PRAGMA shadow.table_info("{table}")')
-    cols = ", ".join(f'"{row[1]}"' for row in info.all())  # type: ignore[misc]
+    source = await _columns(conn, "shadow", table)
     await conn.exec_driver_sql(f'DROP TABLE IF EXISTS main."{table}"')
     for kind, sql in ddl:
         if kind == "table":
             await conn.exec_driver_sql(sql)
-            await conn.exec_driver_sql(
-                f'INSERT INTO main."{table}" ({cols}) SELECT {cols} FROM shadow."{table}"'
-            )
+            if await _columns(conn, "main", table) == source:
+                copy = f'INSERT INTO main."{table}" SELECT * FROM shadow."{table}"'
+            else:
+                cols = ", ".join(f'"{c}"' for c in source)
+                copy = f'INSERT INTO main."{table}" ({cols}) SELECT {cols} FROM shadow."{table}"'
+            await conn.exec_driver_sql(copy)
     for kind, sql in ddl:
         if kind == "index":
             await conn.exec_driver_sql(sql)

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import Connection, Engine, and_, delete, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from projector import checkpoint
-from projector.db import Statement, execute_all, render_insert_ignoring_duplicates, upsert
-from projector.folds.sql_rows import Delete, Writes, plan
+from projector.db import Statement, execute_all, render_insert_ignoring_duplicates, upsert_rows
+from projector.folds.sql_rows import COLUMNS, Delete, Values, Writes, plan
 from projector.tables import (
     albums,
     artists,
@@ -53,7 +53,7 @@ class KnownIds:
     def __init__(self) -> None:
         self.ids: dict[str, set[Any]] = {}
 
-    def unknown(self, table: str, rows: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
+    def unknown(self, table: str, rows: dict[Any, Values]) -> list[Values]:
         known = self.ids.get(table, set())
         # Sorted by key: concurrent partitions then lock catalogue rows in one order (fewer deadlocks).
         return [rows[k] for k in sorted(rows) if k not in known]
@@ -75,39 +75,36 @@ class _Rendered:
     """Catalogue keys the inserts send, remembered once committed."""
 
 
+_CATALOGUE = (users, artists, albums, tracks, genres)
+_FACTS = (listens, listen_artists, listen_genres, tokens)
+
+
 def _render(dialect: Dialect, w: Writes, known: KnownIds) -> _Rendered:
     inserts: list[Statement] = []
     catalogue: dict[str, list[Any]] = {}
-    for table, rows in (
-        (users, w.users),
-        (artists, w.artists),
-        (albums, w.albums),
-        (tracks, w.tracks),
-        (genres, w.genres),
-    ):
-        inserts += render_insert_ignoring_duplicates(dialect, table, known.unknown(table.name, rows))
+    for table in _CATALOGUE:
+        rows: dict[Any, Values] = getattr(w, table.name)
+        fresh = known.unknown(table.name, rows)
+        inserts += render_insert_ignoring_duplicates(dialect, table, COLUMNS[table.name], fresh)
         catalogue[table.name] = list(rows)
-    for table, many in (
-        (listens, w.listens),
-        (listen_artists, w.listen_artists),
-        (listen_genres, w.listen_genres),
-    ):
-        inserts += render_insert_ignoring_duplicates(dialect, table, many)
-    inserts += render_insert_ignoring_duplicates(dialect, tokens, list(w.tokens.values()))
+    for table in _FACTS:
+        inserts += render_insert_ignoring_duplicates(
+            dialect, table, COLUMNS[table.name], w.inserted(table.name)
+        )
     return _Rendered(w, inserts, catalogue)
 
 
-async def _write(conn: AsyncConnection, r: _Rendered) -> None:
+def _write(conn: Connection, r: _Rendered) -> None:
     w = r.step
-    await execute_all(conn, r.inserts)
-    await upsert(conn, config, list(w.config.values()), ["value", "secret", "updated_at"])
-    await upsert(conn, jobs, list(w.jobs.values()), ["status", "progress", "error", "updated_at", "kind"])
+    execute_all(conn, r.inserts)
+    upsert_rows(conn, config, list(w.config.values()), ["value", "secret", "updated_at"])
+    upsert_rows(conn, jobs, list(w.jobs.values()), ["status", "progress", "error", "updated_at", "kind"])
     for sha, at in w.token_revocations.items():
-        await conn.execute(update(tokens).where(tokens.c.token_sha256 == sha).values(revoked_at=at))
+        conn.execute(update(tokens).where(tokens.c.token_sha256 == sha).values(revoked_at=at))
     for user, enc in w.passwords.items():
-        await conn.execute(update(users).where(users.c.name == user).values(password_enc=enc))
+        conn.execute(update(users).where(users.c.name == user).values(password_enc=enc))
     for row in w.mbid_updates:
-        await conn.execute(
+        conn.execute(
             update(listens)
             .where(listens.c.listen_id == row["listen_id"])
             .values(recording_mbid=row["recording_mbid"])
@@ -127,11 +124,11 @@ def _matching(d: Delete) -> ColumnElement[bool]:
     return and_(*cond)
 
 
-async def _delete(conn: AsyncConnection, d: Delete) -> None:
+def _delete(conn: Connection, d: Delete) -> None:
     doomed = select(listens.c.listen_id).where(_matching(d))
-    await conn.execute(delete(listen_artists).where(listen_artists.c.listen_id.in_(doomed)))
-    await conn.execute(delete(listen_genres).where(listen_genres.c.listen_id.in_(doomed)))
-    await conn.execute(delete(listens).where(_matching(d)))
+    conn.execute(delete(listen_artists).where(listen_artists.c.listen_id.in_(doomed)))
+    conn.execute(delete(listen_genres).where(listen_genres.c.listen_id.in_(doomed)))
+    conn.execute(delete(listens).where(_matching(d)))
 
 
 @dataclass
@@ -141,6 +138,14 @@ class SqlSink:
     engine: AsyncEngine
     name: str
     known: KnownIds = field(default_factory=KnownIds)
+    writer: Engine | None = None
+    """A SQLite file's synchronous engine (:func:`projector.db.create_writer`): each batch's
+    transaction then runs whole on a worker thread, while the event loop folds the next batch."""
+
+    async def close(self) -> None:
+        """Close the writer's connection (the caller disposes ``engine``)."""
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.dispose)
 
     async def position(self) -> int:
         async with self.engine.connect() as conn:
@@ -183,23 +188,39 @@ class SqlSink:
     async def _apply_once(self, batch: Sequence[tuple[int, Event]], prepared: object | None) -> int:
         if not batch:
             return 0
-        async with self.engine.begin() as conn:
-            done = await checkpoint.load(conn, self.name, for_update=True)
-            fresh = [(seq, ev) for seq, ev in batch if seq > done]
-            if not fresh:
-                return 0
-            steps = (
-                prepared if isinstance(prepared, list) and len(fresh) == len(batch) else self.prepare(fresh)
-            )
-            sent: dict[str, list[Any]] = {}
-            for step in steps:
-                if isinstance(step, Delete):
-                    await _delete(conn, step)
-                else:
-                    await _write(conn, step)
-                    for table, keys in step.catalogue.items():
-                        sent.setdefault(table, []).extend(keys)
-            await checkpoint.save(conn, self.name, fresh[-1][0])
+        if self.writer is not None:
+            applied, sent = await asyncio.to_thread(self._apply_on_writer, batch, prepared)
+        else:
+            async with self.engine.begin() as conn:
+                applied, sent = await conn.run_sync(self._transaction, batch, prepared)
         for table, keys in sent.items():
             self.known.remember(table, keys)
-        return len(fresh)
+        return applied
+
+    def _apply_on_writer(
+        self, batch: Sequence[tuple[int, Event]], prepared: object | None
+    ) -> tuple[int, dict[str, list[Any]]]:
+        assert self.writer is not None
+        with self.writer.begin() as conn:
+            return self._transaction(conn, batch, prepared)
+
+    def _transaction(
+        self, conn: Connection, batch: Sequence[tuple[int, Event]], prepared: object | None
+    ) -> tuple[int, dict[str, list[Any]]]:
+        """The batch's events not yet applied, with the new position, in ``conn``'s transaction:
+        how many, and the catalogue keys sent (remembered once committed)."""
+        done = checkpoint.read(conn, self.name, for_update=True)
+        fresh = [(seq, ev) for seq, ev in batch if seq > done]
+        if not fresh:
+            return 0, {}
+        steps = prepared if isinstance(prepared, list) and len(fresh) == len(batch) else self.prepare(fresh)
+        sent: dict[str, list[Any]] = {}
+        for step in steps:
+            if isinstance(step, Delete):
+                _delete(conn, step)
+            else:
+                _write(conn, step)
+                for table, keys in step.catalogue.items():
+                    sent.setdefault(table, []).extend(keys)
+        checkpoint.write(conn, self.name, fresh[-1][0])
+        return len(fresh), sent

@@ -25,7 +25,7 @@ from bench.row import Row
 from bench.servers import RssSampler, scrobbler, scrobbler_env, spawn
 from bench.stream_load import connect, consume, fill_stream
 from projector.db import create_engine
-from projector.folds.sql_rows import Writes, plan
+from projector.folds.sql_rows import COLUMNS, Writes, plan
 from projector.migrate import migrate
 from projector.pull import Delivery, ack_sequences
 from projector.tables import albums, artists, genres, listen_artists, listen_genres, listens, tracks, users
@@ -55,20 +55,14 @@ async def mariadb_database(tag: str) -> AsyncIterator[str]:
 
 
 def _table_rows(w: Writes) -> dict[str, list[tuple[Any, ...]]]:
-    by_name: dict[str, list[dict[str, Any]]] = {
-        "users": list(w.users.values()),
-        "artists": list(w.artists.values()),
-        "albums": list(w.albums.values()),
-        "tracks": list(w.tracks.values()),
-        "genres": list(w.genres.values()),
-        "listens": w.listens,
-        "listen_artists": w.listen_artists,
-        "listen_genres": w.listen_genres,
-    }
+    """The fold's rows with every column of their table, in the table's order."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     for table in _TABLES:
         cols = [c.name for c in table.columns]
-        out[table.name] = [tuple(r.get(c) for c in cols) for r in by_name[table.name]]
+        if list(COLUMNS[table.name]) == cols:
+            out[table.name] = w.inserted(table.name)
+        else:
+            out[table.name] = [tuple(r.get(c) for c in cols) for r in w.records(table.name)]
     return out
 
 

@@ -34,9 +34,11 @@ from schemas.identity import stable_id
 from schemas.listens import primary_artist
 
 __all__ = [
+    "COLUMNS",
     "Delete",
     "Row",
     "Step",
+    "Values",
     "Writes",
     "catalogue_ids",
     "catalogue_ids_of",
@@ -46,24 +48,63 @@ __all__ = [
 ]
 
 Row = dict[str, Any]
+Values = tuple[Any, ...]
+"""One row to insert, in the order of its table's :data:`COLUMNS` (no dict per row on the hot path)."""
 _JSON = msgspec.json.Encoder()
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "users": ("name", "created_at"),
+    "artists": ("id", "name", "mbid"),
+    "albums": ("id", "title", "artist_name", "year", "mbid"),
+    "tracks": ("id", "title", "artist_name", "duration_secs", "mbid", "isrc"),
+    "genres": ("id", "name"),
+    "listens": (
+        "listen_id",
+        "user_name",
+        "listened_at",
+        "track_id",
+        "artist_id",
+        "album_id",
+        "track_no",
+        "disc_no",
+        "duration_secs",
+        "position_secs",
+        "source",
+        "source_track_id",
+        "client",
+        "recording_mbid",
+        "release_mbid",
+        "unresolved",
+        "extra",
+        "received_at",
+        "stream_seq",
+    ),
+    "listen_artists": ("listen_id", "position", "artist_id", "role"),
+    "listen_genres": ("listen_id", "genre_id"),
+    "tokens": ("token_sha256", "user_name", "prefix", "label", "created_at", "revoked_at"),
+}
+"""The columns each inserted table's rows give, in order (the tables' own order where complete)."""
 
 
 @dataclass
 class Writes:
-    """Rows to insert (ignoring duplicates) and rows to upsert, all in one transaction."""
+    """Rows to insert (ignoring duplicates) and rows to upsert, all in one transaction.
 
-    users: dict[str, Row] = field(default_factory=dict)
-    artists: dict[int, Row] = field(default_factory=dict)
-    albums: dict[int, Row] = field(default_factory=dict)
-    tracks: dict[int, Row] = field(default_factory=dict)
-    genres: dict[int, Row] = field(default_factory=dict)
-    listens: list[Row] = field(default_factory=list)
-    listen_artists: list[Row] = field(default_factory=list)
-    listen_genres: list[Row] = field(default_factory=list)
+    Inserted rows are tuples in the order of :data:`COLUMNS`; catalogue rows are keyed by id so a
+    batch names each entry once. :meth:`records` gives them as dicts.
+    """
+
+    users: dict[str, Values] = field(default_factory=dict)
+    artists: dict[int, Values] = field(default_factory=dict)
+    albums: dict[int, Values] = field(default_factory=dict)
+    tracks: dict[int, Values] = field(default_factory=dict)
+    genres: dict[int, Values] = field(default_factory=dict)
+    listens: list[Values] = field(default_factory=list)
+    listen_artists: list[Values] = field(default_factory=list)
+    listen_genres: list[Values] = field(default_factory=list)
+    tokens: dict[str, Values] = field(default_factory=dict)
     config: dict[str, Row] = field(default_factory=dict)
     jobs: dict[str, Row] = field(default_factory=dict)
-    tokens: dict[str, Row] = field(default_factory=dict)
     token_revocations: dict[str, datetime] = field(default_factory=dict)
     passwords: dict[str, str] = field(default_factory=dict)
     mbid_updates: list[Row] = field(default_factory=list)
@@ -82,6 +123,16 @@ class Writes:
                 self.mbid_updates,
             )
         )
+
+    def inserted(self, table: str) -> list[Values]:
+        """The rows to insert into ``table`` (a name of :data:`COLUMNS`)."""
+        rows: dict[Any, Values] | list[Values] = getattr(self, table)
+        return list(rows.values()) if isinstance(rows, dict) else rows
+
+    def records(self, table: str) -> list[Row]:
+        """:meth:`inserted` as dicts of column to value (tests, tools)."""
+        cols = COLUMNS[table]
+        return [dict(zip(cols, row, strict=True)) for row in self.inserted(table)]
 
 
 Step = Writes | Delete
@@ -123,55 +174,56 @@ def _add_listen(w: Writes, seq: int, ev: ListenRecorded) -> None:
     track_id, artist_id, album_id, credit_ids = catalogue_of(ev.artists, ev.title, ev.album, ev.album_artist)
     received = naive_utc(ev.occurred_at)
     lid = ev.event_id
-    if ev.user not in w.users:
-        w.users[ev.user] = {"name": ev.user, "created_at": received}
-    for position, (aid, credit) in enumerate(zip(credit_ids, ev.artists, strict=True)):
+    user = ev.user
+    if user not in w.users:
+        w.users[user] = (user, received)
+    credits = ev.artists
+    for position, aid in enumerate(credit_ids):
+        credit = credits[position]
         if aid not in w.artists:
-            w.artists[aid] = {"id": aid, "name": credit.name, "mbid": credit.mbid}
-        w.listen_artists.append(
-            {"listen_id": lid, "position": position, "artist_id": aid, "role": credit.role}
-        )
+            w.artists[aid] = (aid, credit.name, credit.mbid)
+        w.listen_artists.append((lid, position, aid, credit.role))
     if album_id is not None and ev.album is not None and album_id not in w.albums:
-        w.albums[album_id] = {
-            "id": album_id,
-            "title": ev.album,
-            "artist_name": ev.album_artist or primary_artist(ev.artists),
-            "year": ev.album_year,
-            "mbid": ev.release_mbid,
-        }
+        w.albums[album_id] = (
+            album_id,
+            ev.album,
+            ev.album_artist or primary_artist(credits),
+            ev.album_year,
+            ev.release_mbid,
+        )
     if track_id not in w.tracks:
-        w.tracks[track_id] = {
-            "id": track_id,
-            "title": ev.title,
-            "artist_name": primary_artist(ev.artists),
-            "duration_secs": ev.duration_secs,
-            "mbid": ev.recording_mbid,
-            "isrc": ev.isrc,
-        }
+        w.tracks[track_id] = (
+            track_id,
+            ev.title,
+            primary_artist(credits),
+            ev.duration_secs,
+            ev.recording_mbid,
+            ev.isrc,
+        )
     if ev.genres:
         _add_genres(w, lid, ev.genres)
     w.listens.append(
-        {
-            "listen_id": lid,
-            "user_name": ev.user,
-            "listened_at": naive_utc(ev.listened_at),
-            "track_id": track_id,
-            "artist_id": artist_id,
-            "album_id": album_id,
-            "track_no": ev.track_no,
-            "disc_no": ev.disc_no,
-            "duration_secs": ev.duration_secs,
-            "position_secs": ev.position_secs,
-            "source": ev.source,
-            "source_track_id": ev.source_track_id,
-            "client": ev.client,
-            "recording_mbid": ev.recording_mbid,
-            "release_mbid": ev.release_mbid,
-            "unresolved": ev.unresolved,
-            "extra": _JSON.encode(ev.extra).decode() if ev.extra else None,
-            "received_at": received,
-            "stream_seq": seq,
-        }
+        (
+            lid,
+            user,
+            naive_utc(ev.listened_at),
+            track_id,
+            artist_id,
+            album_id,
+            ev.track_no,
+            ev.disc_no,
+            ev.duration_secs,
+            ev.position_secs,
+            ev.source,
+            ev.source_track_id,
+            ev.client,
+            ev.recording_mbid,
+            ev.release_mbid,
+            ev.unresolved,
+            _JSON.encode(ev.extra).decode() if ev.extra else None,
+            received,
+            seq,
+        )
     )
 
 
@@ -182,8 +234,9 @@ def _add_genres(w: Writes, listen: str, names: Iterable[str]) -> None:
         if gid in seen:
             continue
         seen.add(gid)
-        w.genres.setdefault(gid, {"id": gid, "name": name})
-        w.listen_genres.append({"listen_id": listen, "genre_id": gid})
+        if gid not in w.genres:
+            w.genres[gid] = (gid, name)
+        w.listen_genres.append((listen, gid))
 
 
 def _apply(w: Writes, seq: int, event: Event) -> None:
@@ -193,7 +246,7 @@ def _apply(w: Writes, seq: int, event: Event) -> None:
     at = naive_utc(event.occurred_at)
     match event:
         case UserCreated():
-            w.users.setdefault(event.user, {"name": event.user, "created_at": at})
+            w.users.setdefault(event.user, (event.user, at))
         case ConfigChanged():
             w.config[event.key] = {
                 "key": event.key,
@@ -214,19 +267,19 @@ def _apply(w: Writes, seq: int, event: Event) -> None:
                 "updated_at": at,
             }
         case TokenIssued():
-            w.users.setdefault(event.user, {"name": event.user, "created_at": at})
-            w.tokens[event.token_sha256] = {
-                "token_sha256": event.token_sha256,
-                "user_name": event.user,
-                "prefix": event.prefix,
-                "label": event.label,
-                "created_at": at,
-                "revoked_at": None,
-            }
+            w.users.setdefault(event.user, (event.user, at))
+            w.tokens[event.token_sha256] = (
+                event.token_sha256,
+                event.user,
+                event.prefix,
+                event.label,
+                at,
+                None,
+            )
         case TokenRevoked():
             w.token_revocations[event.token_sha256] = at
         case PasswordSet():
-            w.users.setdefault(event.user, {"name": event.user, "created_at": at})
+            w.users.setdefault(event.user, (event.user, at))
             w.passwords[event.user] = event.password_enc
         case ListenEnriched():
             _add_genres(w, event.listen_id, event.genres)

@@ -146,3 +146,29 @@ async def test_kill_9_during_replay_then_resume(
         assert await snapshot(db_dsn) == incremental
         assert await sql_position(db_dsn) == last
         assert await stack.count() == total
+
+
+@pytest.mark.skipif(not Path("/proc/sys/kernel/random/boot_id").exists(), reason="needs Linux's boot id")
+async def test_sqlite_shadow_left_by_an_earlier_boot_is_rebuilt(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
+    """The SQLite shadow is written without waiting for the disk: it is resumed after the replay
+    was killed, and started again if the machine restarted (a power loss may have torn it)."""
+    db = tmp_path / "scrobbler.db"
+    dsn = f"sqlite+aiosqlite:///{db}"
+    settings = make_settings(tmp_path, nats_server.url, dsn)
+    last = await publish_raw(settings, listens_for(0, 2000))  # type: ignore[arg-type]
+    first = await _replay(settings, switch=False)
+    assert first.events == last  # type: ignore[attr-defined]
+    marker = Path(f"{db}.replay.boot")
+    assert marker.read_text() == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    resumed = await _replay(settings, switch=False)
+    assert resumed.events == 0  # type: ignore[attr-defined]
+
+    marker.write_text("an-earlier-boot")
+    again = await _replay(settings)
+    assert again.events == last  # type: ignore[attr-defined]
+    assert await sql_position(dsn) == last
+    assert not marker.exists()
+    async with running_stack(settings) as stack:
+        assert await stack.count() == 2000

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from projector.folds.sql_rows import Delete, Writes, plan
+from projector.folds.sql_rows import COLUMNS, Delete, Writes, plan
+from projector.tables import metadata
 from schemas.events import (
     ArtistCredit,
     ConfigChanged,
@@ -42,15 +43,33 @@ def tomb(user: str | None = None) -> Event:
 def test_listen_becomes_rows_in_every_table() -> None:
     (step,) = plan([(1, listen())])
     assert isinstance(step, Writes)
-    assert len(step.listens) == 1
-    row = step.listens[0]
+    (row,) = step.records("listens")
     assert row["user_name"] == "ann"
     assert row["stream_seq"] == 1
     assert row["listened_at"] == datetime(2024, 5, 1, 10, 0)  # naive UTC
-    assert [(r["position"], r["role"]) for r in step.listen_artists] == [(0, "primary"), (1, "featured")]
-    assert len(step.artists) == 2 and len(step.albums) == 1 and len(step.tracks) == 1
-    assert [g["name"] for g in step.genres.values()] == ["rock"]
-    assert list(step.users) == ["ann"]
+    assert row["received_at"] == datetime(2024, 5, 1, 10, 0)
+    assert row["duration_secs"] == 180 and row["source"] == "lms" and row["extra"] is None
+    credits = step.records("listen_artists")
+    assert [(r["position"], r["role"]) for r in credits] == [(0, "primary"), (1, "featured")]
+    assert [a["name"] for a in step.records("artists")] == ["Band", "Guest"]
+    assert [r["artist_id"] for r in credits] == [a["id"] for a in step.records("artists")]
+    assert row["artist_id"] == credits[0]["artist_id"]
+    (album,) = step.records("albums")
+    assert (album["title"], album["artist_name"], row["album_id"]) == ("Record", "Band", album["id"])
+    (track,) = step.records("tracks")
+    assert (track["title"], track["artist_name"], track["duration_secs"]) == ("Song", "Band", 180)
+    assert row["track_id"] == track["id"]
+    assert [g["name"] for g in step.records("genres")] == ["rock"]
+    assert step.records("users") == [{"name": "ann", "created_at": datetime(2024, 5, 1, 10, 0)}]
+
+
+@pytest.mark.parametrize("name", sorted(COLUMNS))
+def test_row_columns_are_the_tables_own(name: str) -> None:
+    """Rows are positional: their columns exist in the table, in the table's order."""
+    table = metadata.tables[name]
+    order = [c.name for c in table.columns]
+    assert [c for c in order if c in COLUMNS[name]] == list(COLUMNS[name])
+    assert all(c.nullable or c.name in COLUMNS[name] or c.default is not None for c in table.columns)
 
 
 def test_same_genre_twice_on_a_listen_is_one_row() -> None:
@@ -93,7 +112,7 @@ def test_config_jobs_tokens_last_write_wins_within_a_batch() -> None:
     assert step.config["default_user"]["value"] == "b"
     assert step.jobs["j"]["status"] == "done" and step.jobs["j"]["progress"] == '{"n":3}'
     assert "ab" in step.tokens and "ab" in step.token_revocations
-    assert step.listen_genres == [{"listen_id": "L", "genre_id": next(iter(step.genres))}]
+    assert step.records("listen_genres") == [{"listen_id": "L", "genre_id": next(iter(step.genres))}]
 
 
 def test_empty_batch_plans_nothing() -> None:
