@@ -39,7 +39,7 @@ def write(conn: Connection, name: str, seq: int) -> None:
 
 async def load(conn: AsyncConnection, name: str, *, for_update: bool = False) -> int:
     """:func:`read` on an async connection."""
-    return await conn.run_sync(lambda c: read(c, name, for_update=for_update))
+    return await conn.run_sync(read, name, for_update=for_update)
 
 
 async def load_all(conn: AsyncConnection) -> dict[str, int]:

@@ -211,11 +211,10 @@ async def replay_sql(
         if position:
             log.info("resuming replay", position=position)
         first, _ = await stream_bounds(js, stream)
-        sink = SqlSink(shadow.engine, REPLAY_CHECKPOINT, writer=shadow.writer)
         feeder = _Feeder(
             js,
             settings,
-            sink,
+            SqlSink(shadow.engine, REPLAY_CHECKPOINT, writer=shadow.writer),
             position,
             position + 1 if position else max(from_seq, first),
             progress,
