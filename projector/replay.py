@@ -214,7 +214,7 @@ async def replay_sql(
         feeder = _Feeder(
             js,
             settings,
-            SqlSink(shadow.engine, REPLAY_CHECKPOINT, writer=shadow.writer),
+            SqlSink(shadow.engine, REPLAY_CHECKPOINT, writer=shadow.writer, heaps=shadow.heaps),
             position,
             position + 1 if position else max(from_seq, first),
             progress,

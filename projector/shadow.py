@@ -10,8 +10,12 @@ of incremental projection. The switch:
 - SQLite: a table cannot be renamed across database files, and swapping the file under open
   connections would break their WAL, so one write transaction on the live file
   drops each table, recreates it with its own DDL, copies the rows from the attached shadow and
-  recreates its indexes (the SQLite shadow is built without its secondary indexes, which makes
-  the rebuild faster). Readers keep reading the old snapshot until the commit (WAL).
+  recreates its indexes. Readers keep reading the old snapshot until the commit (WAL).
+
+A SQLite shadow is built without secondary indexes, and its big tables start as heaps
+(:mod:`projector.heap`): rows are appended, and the switch inserts them into the live tables in
+key order, the first copy of each key only. The first tombstone of the stream seals the heaps
+into keyed tables, and the projection carries on as it does on a live database.
 
 ``projection_checkpoint`` is one of the swapped tables, so the position travels with the rows.
 
@@ -24,6 +28,7 @@ boot of the machine is started again instead of resumed.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -34,7 +39,7 @@ from sqlalchemy import Engine, delete, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from projector import checkpoint
+from projector import checkpoint, heap
 from projector.db import BULK_CACHE_KIB, create_engine, create_writer, upsert
 from projector.migrate import migrate
 from projector.tables import projection_checkpoint
@@ -46,10 +51,12 @@ log = structlog.get_logger(__name__)
 REPLAY_CHECKPOINT = "sql-replay"
 """Checkpoint row of the shadow while it is being built."""
 
-_SKIP = {"alembic_version"}
+_SKIP = {"alembic_version", heap.MBID_UPDATES}
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _DEFAULT_CACHE = -2000
 """SQLite's default page cache (2,000 KiB), given back to the live connection after a switch."""
+_SORT_THREADS = min(4, os.cpu_count() or 1) - 1
+"""Helper threads SQLite's sorter may use during a switch (besides the connection's own)."""
 
 
 async def _tables(engine: AsyncEngine) -> list[str]:
@@ -81,6 +88,8 @@ class Shadow:
         self.engine: AsyncEngine | None = None
         self.writer: Engine | None = None
         """The SQLite shadow's writer (:func:`projector.db.create_writer`), None for MariaDB."""
+        self.heaps = False
+        """The shadow's big tables are heaps (:mod:`projector.heap`), as a SQLite shadow starts."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -128,6 +137,9 @@ class Shadow:
             position = 0
         self.engine = create_engine(self.dsn, bulk=True)
         self.writer = create_writer(self.dsn, bulk=True, synced=boot is None)
+        if self.path is not None:
+            async with self.engine.connect() as conn:
+                self.heaps = await conn.run_sync(heap.has_heaps)
         return position
 
     def _marker_path(self) -> Path:
@@ -152,6 +164,7 @@ class Shadow:
                 await checkpoint.save(conn, REPLAY_CHECKPOINT, 0)
                 if self.path is not None:
                     await _drop_secondary_indexes(conn)
+                    await conn.run_sync(heap.make_heaps)
         finally:
             await engine.dispose()
 
@@ -232,6 +245,8 @@ class Shadow:
             # Building the live tables' indexes sorts every row; SQLite's sorter keeps up to the
             # page cache in memory before it spills to temporary files.
             await conn.exec_driver_sql(f"PRAGMA main.cache_size=-{BULK_CACHE_KIB}")
+            # Sorts (the heaps' rows in key order, each index) may use a helper thread per core.
+            await conn.exec_driver_sql(f"PRAGMA threads={_SORT_THREADS}")
             try:
                 # Not BEGIN IMMEDIATE: that would lock the attached shadow too, which catch_up
                 # writes through its own engine. A write statement locks only the live file.
@@ -244,8 +259,16 @@ class Shadow:
                     # Writers of the live file wait from here on: whatever they committed before
                     # is in the live checkpoints, and the shadow catches up past it.
                     position = await catch_up(await self._live_max(conn, names))
+                    heaps = await conn.run_sync(heap.has_heaps, "shadow")
+                    keyed = {t.name for t in heap.HEAP_TABLES} if heaps else set()
+                    indexes: list[str] = []
                     for t in tables:
-                        await _copy_sqlite_table(conn, t)
+                        indexes += await _replace_sqlite_table(conn, t, copy=t not in keyed)
+                    if heaps:
+                        # Rows of the heaps go into their keyed tables in key order, first copies only.
+                        await conn.run_sync(heap.fill, "shadow", "main")
+                    for sql in indexes:
+                        await conn.exec_driver_sql(sql)
                     await _take_over(conn, names, position)
                     await conn.exec_driver_sql("COMMIT")
                 except BaseException:
@@ -254,6 +277,7 @@ class Shadow:
             finally:
                 await conn.exec_driver_sql("DETACH DATABASE shadow")
                 await conn.exec_driver_sql(f"PRAGMA main.cache_size={_DEFAULT_CACHE}")
+                await conn.exec_driver_sql("PRAGMA threads=0")
         seconds = round(time.perf_counter() - started, 2)
         log.info("read model switched", tables=len(tables), position=position, seconds=seconds)
         return position
@@ -311,13 +335,14 @@ async def _columns(conn: AsyncConnection, schema: str, table: str) -> list[str]:
     return [str(row[1]) for row in info.all()]  # type: ignore[misc]
 
 
-async def _copy_sqlite_table(conn: AsyncConnection, table: str) -> None:
-    """Replace ``main.<table>`` by ``shadow.<table>``, keeping the live table's exact DDL.
+async def _replace_sqlite_table(conn: AsyncConnection, table: str, *, copy: bool) -> list[str]:
+    """Replace ``main.<table>`` by an empty table of the live table's exact DDL, filled with
+    ``shadow.<table>``'s rows when ``copy``; return its indexes' DDL, to create once it is full.
 
     When both tables have the same columns in the same order, the copy is ``INSERT INTO t SELECT *
     FROM shadow.t``, which SQLite runs as its transfer optimisation: pages of rows and of the key's
     index are copied in order, instead of each row inserted into a B-tree keyed by a random id
-    (an order of magnitude faster on a large table). Other indexes are built after the copy.
+    (an order of magnitude faster on a large table).
     """
     ddl = await _ddl(conn, "main", table) or await _ddl(conn, "shadow", table)
     source = await _columns(conn, "shadow", table)
@@ -325,12 +350,12 @@ async def _copy_sqlite_table(conn: AsyncConnection, table: str) -> None:
     for kind, sql in ddl:
         if kind == "table":
             await conn.exec_driver_sql(sql)
+            if not copy:
+                continue
             if await _columns(conn, "main", table) == source:
-                copy = f'INSERT INTO main."{table}" SELECT * FROM shadow."{table}"'
+                statement = f'INSERT INTO main."{table}" SELECT * FROM shadow."{table}"'
             else:
                 cols = ", ".join(f'"{c}"' for c in source)
-                copy = f'INSERT INTO main."{table}" ({cols}) SELECT {cols} FROM shadow."{table}"'
-            await conn.exec_driver_sql(copy)
-    for kind, sql in ddl:
-        if kind == "index":
-            await conn.exec_driver_sql(sql)
+                statement = f'INSERT INTO main."{table}" ({cols}) SELECT {cols} FROM shadow."{table}"'
+            await conn.exec_driver_sql(statement)
+    return [sql for kind, sql in ddl if kind == "index"]

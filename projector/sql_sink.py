@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from projector import checkpoint
+from projector import checkpoint, heap
 from projector.db import Statement, execute_all, render_insert_ignoring_duplicates, upsert_rows
 from projector.folds.sql_rows import COLUMNS, Delete, Values, Writes, plan
 from projector.tables import (
@@ -94,9 +94,13 @@ def _render(dialect: Dialect, w: Writes, known: KnownIds) -> _Rendered:
     return _Rendered(w, inserts, catalogue)
 
 
-def _write(conn: Connection, r: _Rendered) -> None:
+def _write(conn: Connection, r: _Rendered, *, heaps: bool) -> None:
     w = r.step
     execute_all(conn, r.inserts)
+    if heaps and w.mbid_updates:
+        # No index finds a listen in a heap: the MBIDs wait for heap.fill (their sequence decides).
+        conn.execute(heap.mbid_updates.insert(), w.mbid_updates)
+        return
     upsert_rows(conn, config, list(w.config.values()), ["value", "secret", "updated_at"])
     upsert_rows(conn, jobs, list(w.jobs.values()), ["status", "progress", "error", "updated_at", "kind"])
     for sha, at in w.token_revocations.items():
@@ -104,9 +108,10 @@ def _write(conn: Connection, r: _Rendered) -> None:
     for user, enc in w.passwords.items():
         conn.execute(update(users).where(users.c.name == user).values(password_enc=enc))
     for row in w.mbid_updates:
+        # Only a listen that came before the enrichment, whatever the batch boundaries.
         conn.execute(
             update(listens)
-            .where(listens.c.listen_id == row["listen_id"])
+            .where(listens.c.listen_id == row["listen_id"], listens.c.stream_seq < row["seq"])
             .values(recording_mbid=row["recording_mbid"])
         )
 
@@ -141,6 +146,9 @@ class SqlSink:
     writer: Engine | None = None
     """A SQLite file's synchronous engine (:func:`projector.db.create_writer`): each batch's
     transaction then runs whole on a worker thread, while the event loop folds the next batch."""
+    heaps: bool = False
+    """The database's big tables are heaps (:mod:`projector.heap`: a replay's SQLite shadow); the
+    first tombstone seals them."""
 
     async def close(self) -> None:
         """Close the writer's connection (the caller disposes ``engine``)."""
@@ -217,9 +225,13 @@ class SqlSink:
         sent: dict[str, list[Any]] = {}
         for step in steps:
             if isinstance(step, Delete):
+                if self.heaps:
+                    # A failed transaction ends the replay; a resumed one sees what was committed.
+                    heap.seal(conn)
+                    self.heaps = False
                 _delete(conn, step)
             else:
-                _write(conn, step)
+                _write(conn, step, heaps=self.heaps)
                 for table, keys in step.catalogue.items():
                     sent.setdefault(table, []).extend(keys)
         checkpoint.write(conn, self.name, fresh[-1][0])

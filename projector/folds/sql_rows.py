@@ -108,6 +108,7 @@ class Writes:
     token_revocations: dict[str, datetime] = field(default_factory=dict)
     passwords: dict[str, str] = field(default_factory=dict)
     mbid_updates: list[Row] = field(default_factory=list)
+    """``seq``, ``listen_id``, ``recording_mbid``: for the listen if it came before ``seq``."""
 
     def empty(self) -> bool:
         return not any(
@@ -284,7 +285,9 @@ def _apply(w: Writes, seq: int, event: Event) -> None:
         case ListenEnriched():
             _add_genres(w, event.listen_id, event.genres)
             if event.recording_mbid:
-                w.mbid_updates.append({"listen_id": event.listen_id, "recording_mbid": event.recording_mbid})
+                w.mbid_updates.append(
+                    {"seq": seq, "listen_id": event.listen_id, "recording_mbid": event.recording_mbid}
+                )
         case LibraryFileIndexed() | ListensDeleted():
             pass
 

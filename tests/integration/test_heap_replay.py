@@ -1,0 +1,162 @@
+"""A replay's heap tables (projector.heap) give exactly the rows of projecting one row at a time.
+
+Random streams of listens (the same listen again with other credits, genres, times received),
+enrichments (before and after their listen) and tombstones, cut into random batches, go through
+the SQL sink twice on real SQLite files: into keyed tables (the live projector), and into heaps
+that are then filled into keyed tables (a replay's shadow and its switch). Every table must hold
+the same rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, create_engine, select
+
+from projector import heap
+from projector.db import create_engine as create_async
+from projector.db import create_writer
+from projector.sql_sink import SqlSink
+from projector.tables import metadata
+from schemas.events import ArtistCredit, Event, ListenEnriched, ListensDeleted
+from schemas.identity import listen_id
+from schemas.listens import new_listen
+
+T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
+USERS = ("ann", "bob")
+TITLES = ("Song", "Other")
+GENRES = ("rock", "pop", "Rock", "jazz")
+
+
+def _at(slot: int) -> datetime:
+    return T0 + timedelta(minutes=slot)
+
+
+@st.composite
+def listen(draw: st.DrawFn) -> Event:
+    guest = draw(st.sampled_from([None, "Guest", "Other Guest"]))
+    credits = [ArtistCredit(name="Band")]
+    if guest:
+        credits.append(ArtistCredit(name=guest, role=draw(st.sampled_from(["featured", "remixer"]))))
+    return new_listen(
+        user=draw(st.sampled_from(USERS)),
+        listened_at=_at(draw(st.integers(0, 3))),
+        title=draw(st.sampled_from(TITLES)),
+        artists=credits,
+        received_at=_at(100 + draw(st.integers(0, 50))),
+        album=draw(st.sampled_from([None, "LP"])),
+        genres=tuple(draw(st.lists(st.sampled_from(GENRES), max_size=3))),
+        recording_mbid=draw(st.sampled_from([None, "00000000-0000-0000-0000-00000000000a"])),
+        source="test",
+    )
+
+
+@st.composite
+def enrichment(draw: st.DrawFn) -> Event:
+    user = draw(st.sampled_from(USERS))
+    lid = listen_id(user, _at(draw(st.integers(0, 3))), "Band", draw(st.sampled_from(TITLES)))
+    return ListenEnriched(
+        event_id=f"enrich-{draw(st.integers(0, 10**9))}",
+        occurred_at=T0,
+        user=user,
+        listen_id=lid,
+        genres=tuple(draw(st.lists(st.sampled_from(GENRES), max_size=2))),
+        recording_mbid=draw(
+            st.sampled_from(
+                [None, "00000000-0000-0000-0000-00000000000b", "00000000-0000-0000-0000-00000000000c"]
+            )
+        ),
+    )
+
+
+@st.composite
+def tombstone(draw: st.DrawFn) -> Event:
+    user = draw(st.sampled_from([None, *USERS]))
+    since = draw(st.sampled_from([None, 0, 1, 2]))
+    ids: tuple[str, ...] = ()
+    if draw(st.booleans()):
+        ids = (listen_id(user or "ann", _at(draw(st.integers(0, 3))), "Band", draw(st.sampled_from(TITLES))),)
+    return ListensDeleted(
+        event_id=f"delete-{draw(st.integers(0, 10**9))}",
+        occurred_at=T0,
+        user=user,
+        since=None if since is None else _at(since),
+        until=None if since is None else _at(since + 2),
+        listen_ids=ids,
+    )
+
+
+streams = st.lists(
+    st.one_of(listen(), listen(), listen(), enrichment(), tombstone()), min_size=1, max_size=40
+)
+
+
+def _batches(events: list[Event], cuts: list[int]) -> list[list[tuple[int, Event]]]:
+    numbered = list(enumerate(events, start=1))
+    edges = sorted({0, len(numbered), *(c % (len(numbered) + 1) for c in cuts)})
+    return [numbered[a:b] for a, b in pairwise(edges) if b > a]
+
+
+def _database(path: Path, *, heaps: bool) -> Engine:
+    engine = create_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    if heaps:
+        with engine.begin() as conn:
+            heap.make_heaps(conn)
+    return engine
+
+
+async def _project(path: Path, batches: list[list[tuple[int, Event]]], *, heaps: bool) -> bool:
+    """Project the batches into a new database at ``path``; whether its tables are still heaps."""
+    _database(path, heaps=heaps).dispose()
+    dsn = f"sqlite+aiosqlite:///{path}"
+    engine = create_async(dsn)
+    sink = SqlSink(engine, "sql", writer=create_writer(dsn), heaps=heaps)
+    try:
+        for batch in batches:
+            await sink.apply(batch, sink.prepare(batch))
+    finally:
+        await sink.close()
+        await engine.dispose()
+    return sink.heaps
+
+
+def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return {t.name: sorted(tuple(r) for r in conn.execute(select(t))) for t in heap.HEAP_TABLES}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=streams,
+    cuts=st.lists(st.integers(0, 40), max_size=4),
+    heap_cuts=st.lists(st.integers(0, 40), max_size=4),
+)
+def test_heaps_filled_equal_rows_projected_one_at_a_time(
+    events: list[Event], cuts: list[int], heap_cuts: list[int]
+) -> None:
+    with TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        asyncio.run(_project(d / "live.db", _batches(events, cuts), heaps=False))
+        still_heaps = asyncio.run(_project(d / "shadow.db", _batches(events, heap_cuts), heaps=True))
+        assert still_heaps == (not any(isinstance(e, ListensDeleted) for e in events))
+        if still_heaps:
+            target = _database(d / "switched.db", heaps=False)
+            with target.begin() as conn:
+                conn.exec_driver_sql(f"ATTACH DATABASE '{d / 'shadow.db'}' AS shadow")
+                heap.fill(conn, "shadow", "main")
+        else:
+            target = create_engine(f"sqlite:///{d / 'shadow.db'}")
+        live = create_engine(f"sqlite:///{d / 'live.db'}")
+        try:
+            assert _rows(target) == _rows(live)
+        finally:
+            target.dispose()
+            live.dispose()
