@@ -57,8 +57,12 @@ class EmbeddedNats:
     url: str
     url_file: Path | None
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop it cleanly (SIGTERM flushes the store), then forget its URL."""
+    def stop(self, timeout: float = 120.0) -> None:
+        """Stop it cleanly (SIGTERM flushes the store), then forget its URL.
+
+        A large store takes a while to write its index on the way out; killed instead, the server
+        rebuilds that index from every message block at its next start (minutes for 10M events).
+        """
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -93,10 +97,15 @@ def start_embedded(
     sync_interval: str = "1s",
     url_file: Path | None = None,
     port: int = -1,
-    timeout: float = 20.0,
+    timeout: float = 600.0,
     extra_config: str = "",
 ) -> EmbeddedNats:
-    """Start ``nats-server`` with JetStream on a free loopback port and wait until it accepts clients."""
+    """Start ``nats-server`` with JetStream on a free loopback port and wait until it accepts clients.
+
+    JetStream restores its streams before it accepts clients: instant for a cleanly stopped
+    store, minutes for a store of millions of events that was killed (it reads every block).
+    ``timeout`` allows for that; a server that exits fails at once.
+    """
     store_dir.mkdir(parents=True, exist_ok=True)
     run_dir = store_dir / "run"
     run_dir.mkdir(exist_ok=True)
@@ -110,9 +119,14 @@ def start_embedded(
         stderr=open(run_dir / "nats-server.log", "ab"),  # noqa: SIM115  (closed with the child)
         preexec_fn=_set_parent_death_signal,
     )
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     url = ""
+    told = False
     while time.monotonic() < deadline:
+        if not told and time.monotonic() - started > 5:
+            log.info("waiting for nats-server to restore its streams", log=str(run_dir / "nats-server.log"))
+            told = True
         if process.poll() is not None:
             raise RuntimeError(f"nats-server exited with {process.returncode}; see {run_dir}/nats-server.log")
         ports = run_dir / f"{Path(find_nats_server()).name}_{process.pid}.ports"
