@@ -97,16 +97,17 @@ def _render(dialect: Dialect, w: Writes, known: KnownIds) -> _Rendered:
 def _write(conn: Connection, r: _Rendered, *, heaps: bool) -> None:
     w = r.step
     execute_all(conn, r.inserts)
-    if heaps and w.mbid_updates:
-        # No index finds a listen in a heap: the MBIDs wait for heap.fill (their sequence decides).
-        conn.execute(heap.mbid_updates.insert(), w.mbid_updates)
-        return
     upsert_rows(conn, config, list(w.config.values()), ["value", "secret", "updated_at"])
     upsert_rows(conn, jobs, list(w.jobs.values()), ["status", "progress", "error", "updated_at", "kind"])
     for sha, at in w.token_revocations.items():
         conn.execute(update(tokens).where(tokens.c.token_sha256 == sha).values(revoked_at=at))
     for user, enc in w.passwords.items():
         conn.execute(update(users).where(users.c.name == user).values(password_enc=enc))
+    if heaps:
+        # No index finds a listen in a heap: the MBIDs wait for heap.fill (their sequence decides).
+        if w.mbid_updates:
+            conn.execute(heap.mbid_updates.insert(), w.mbid_updates)
+        return
     for row in w.mbid_updates:
         # Only a listen that came before the enrichment, whatever the batch boundaries.
         conn.execute(

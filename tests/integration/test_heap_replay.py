@@ -1,7 +1,7 @@
 """A replay's heap tables (projector.heap) give exactly the rows of projecting one row at a time.
 
 Random streams of listens (the same listen again with other credits, genres, times received),
-enrichments (before and after their listen) and tombstones, cut into random batches, go through
+enrichments (before and after their listen), tombstones and configuration changes, cut into random batches, go through
 the SQL sink twice on real SQLite files: into keyed tables (the live projector), and into heaps
 that are then filled into keyed tables (a replay's shadow and its switch). Every table must hold
 the same rows.
@@ -18,14 +18,14 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, Table, create_engine, select
 
 from projector import heap
 from projector.db import create_engine as create_async
 from projector.db import create_writer
 from projector.sql_sink import SqlSink
-from projector.tables import metadata
-from schemas.events import ArtistCredit, Event, ListenEnriched, ListensDeleted
+from projector.tables import config, metadata
+from schemas.events import ArtistCredit, ConfigChanged, Event, ListenEnriched, ListensDeleted
 from schemas.identity import listen_id
 from schemas.listens import new_listen
 
@@ -93,8 +93,20 @@ def tombstone(draw: st.DrawFn) -> Event:
     )
 
 
+@st.composite
+def config_change(draw: st.DrawFn) -> Event:
+    return ConfigChanged(
+        event_id=f"config-{draw(st.integers(0, 10**9))}",
+        occurred_at=T0,
+        key=draw(st.sampled_from(["default_user", "theme"])),
+        value=draw(st.sampled_from(["ann", "bob", "dark"])),
+    )
+
+
 streams = st.lists(
-    st.one_of(listen(), listen(), listen(), enrichment(), tombstone()), min_size=1, max_size=40
+    st.one_of(listen(), listen(), listen(), enrichment(), tombstone(), config_change()),
+    min_size=1,
+    max_size=40,
 )
 
 
@@ -128,9 +140,9 @@ async def _project(path: Path, batches: list[list[tuple[int, Event]]], *, heaps:
     return sink.heaps
 
 
-def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+def _rows(engine: Engine, tables: tuple[Table, ...] = heap.HEAP_TABLES) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
-        return {t.name: sorted(tuple(r) for r in conn.execute(select(t))) for t in heap.HEAP_TABLES}
+        return {t.name: sorted(tuple(r) for r in conn.execute(select(t))) for t in tables}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -155,8 +167,12 @@ def test_heaps_filled_equal_rows_projected_one_at_a_time(
         else:
             target = create_engine(f"sqlite:///{d / 'shadow.db'}")
         live = create_engine(f"sqlite:///{d / 'live.db'}")
+        shadow = create_engine(f"sqlite:///{d / 'shadow.db'}")
         try:
             assert _rows(target) == _rows(live)
+            # What a step writes besides its listens goes in with them, heaps or not.
+            assert _rows(shadow, (config,)) == _rows(live, (config,))
         finally:
             target.dispose()
             live.dispose()
+            shadow.dispose()
