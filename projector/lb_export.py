@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import httpx
 import nats.errors
@@ -55,6 +56,8 @@ class LbExportSink:
     client: ListenBrainzClient
     lb_user: str
     name: str = SYNC_NAME
+    prepare_in_thread: ClassVar[bool] = False
+    """Its fold holds the GIL throughout: nothing to gain from a thread."""
     max_backoff_s: float = 60.0
     submitted: int = 0
     skipped: int = 0

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from projector import checkpoint
 from projector.db import create_engine
 from projector.migrate import migrate
-from projector.runner import InFlight, PoisonEvent, Sink, decode_all
+from projector.runner import InFlight, PoisonEvent, Sink, decode_all, prepare
 from projector.shadow import REPLAY_CHECKPOINT, Shadow
 from projector.sql_sink import SqlSink
 from projector.stream_read import read_range, stream_bounds
@@ -109,11 +109,12 @@ class _Feeder(Generic[E]):
             ):
                 try:
                     batch = decode_all(self.sink.decode, ((m.seq, m.data) for m in msgs))
+                    prepared = await prepare(self.sink, batch)
                 except PoisonEvent as exc:
                     log.error("poison event, replay stopped", seq=exc.seq, error=str(exc))
                     await inflight.settle()
                     raise
-                await inflight.hand(self._commit(batch, self.sink.prepare(batch), last))
+                await inflight.hand(self._commit(batch, prepared, last))
             await inflight.settle()
         finally:
             await inflight.abandon()

@@ -23,10 +23,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 from prometheus_client import Counter, Gauge
 
+from projector.poison import PoisonEvent
 from projector.pull import ConsumerGone, Delivery, Puller, ack_sequences, connection_of
 from projector.wire import WireError
 
-__all__ = ["InFlight", "PoisonEvent", "Projection", "Sink", "ack_sequences", "decode_all"]
+__all__ = ["InFlight", "PoisonEvent", "Projection", "Sink", "ack_sequences", "decode_all", "prepare"]
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +51,12 @@ class Sink(Protocol[E]):
 
     name: str
 
+    @property
+    def prepare_in_thread(self) -> bool:
+        """Whether drivers run ``prepare`` on a thread, so that the loop goes on reading the stream
+        meanwhile: worth it when ``prepare`` spends its time outside the GIL (the cube's DuckDB parse)."""
+        ...
+
     def decode(self, data: bytes) -> E: ...
 
     async def position(self) -> int: ...
@@ -69,6 +76,13 @@ def decode_all(decode: Callable[[bytes], E], messages: Iterable[tuple[int, bytes
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise PoisonEvent(seq, str(exc)) from exc
     return batch
+
+
+async def prepare(sink: Sink[E], batch: Sequence[tuple[int, E]]) -> object | None:
+    """``sink.prepare(batch)``, on a thread when the sink asks for one (:attr:`Sink.prepare_in_thread`)."""
+    if batch and sink.prepare_in_thread:
+        return await asyncio.to_thread(sink.prepare, batch)
+    return sink.prepare(batch) if batch else None
 
 
 class InFlight:
@@ -132,14 +146,6 @@ async def _retrying(
             if await _stopped_within(stop, delay):
                 return None
             delay = min(delay * 2, 5.0)
-
-
-class PoisonEvent(RuntimeError):
-    """An event that cannot be decoded or folded: the projection stops at its sequence."""
-
-    def __init__(self, seq: int, reason: str) -> None:
-        super().__init__(f"event at stream sequence {seq} cannot be projected: {reason}")
-        self.seq = seq
 
 
 @dataclass
@@ -269,10 +275,11 @@ class Projection(Generic[E]):
                 if good:
                     try:
                         batch = self._decode(good)
-                    except PoisonEvent:
-                        await inflight.settle()  # what came before the poison is committed
+                        prepared = await prepare(self.sink, batch)
+                    except PoisonEvent as exc:
+                        self._park(exc)
+                        await inflight.settle()  # what came before this batch is committed
                         raise
-                    prepared = self.sink.prepare(batch) if batch else None
                     await inflight.hand(self._commit(batch, prepared, good[-1][1], puller))
                 if gone or len(good) < len(msgs):
                     await inflight.settle()
@@ -295,20 +302,16 @@ class Projection(Generic[E]):
 
     def _decode(self, msgs: list[tuple[int, Delivery]]) -> list[tuple[int, E]]:
         """The events after what was already handed to the sink, decoded."""
-        try:
-            batch = decode_all(self.sink.decode, ((seq, m.data) for seq, m in msgs if seq > self._taken))
-        except PoisonEvent as exc:
-            self.failed = str(exc)
-            log.error(
-                "poison event parked, projection stopped",
-                projection=self.durable,
-                seq=exc.seq,
-                error=str(exc),
-            )
-            raise
+        batch = decode_all(self.sink.decode, ((seq, m.data) for seq, m in msgs if seq > self._taken))
         if batch:
             self._taken = batch[-1][0]
         return batch
+
+    def _park(self, exc: PoisonEvent) -> None:
+        self.failed = str(exc)
+        log.error(
+            "poison event parked, projection stopped", projection=self.durable, seq=exc.seq, error=str(exc)
+        )
 
     async def _commit(
         self, batch: list[tuple[int, E]], prepared: object | None, last: Delivery, puller: Puller

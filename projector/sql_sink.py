@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from sqlalchemy import Connection, Engine, and_, delete, select, update
@@ -143,6 +143,8 @@ class SqlSink:
 
     engine: AsyncEngine
     name: str
+    prepare_in_thread: ClassVar[bool] = False
+    """Its fold holds the GIL throughout: nothing to gain from a thread."""
     known: KnownIds = field(default_factory=KnownIds)
     writer: Engine | None = None
     """A SQLite file's synchronous engine (:func:`projector.db.create_writer`): each batch's

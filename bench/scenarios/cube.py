@@ -21,15 +21,31 @@ from bench.context import Context
 from bench.row import Row, unavailable
 from bench.servers import RssSampler
 from bench.stream_load import connect, consume, create_stream, load_events
-from projector.folds.cube_rows import CubeListen, decode
 from projector.folds.sql_rows import catalogue_ids_of
 from projector.pull import Delivery
+from schemas.events import ArtistCredit
 from schemas.subjects import stream_subjects
+from schemas.types import UtcDatetime
 from scrobbler.gc_tuning import FOLD, tune
 
 __all__ = ["available", "run"]
 
 TARGET = "≥ 0.5 of ceiling, ≥ 100,000 events/s"
+
+
+class _Listen(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The fields of a listen that the cube reads (msgspec skips the rest): the ceiling's decoding."""
+
+    event_id: str
+    user: str
+    listened_at: UtcDatetime
+    title: str
+    artists: tuple[ArtistCredit, ...]
+    album: str | None = None
+    album_artist: str | None = None
+
+
+_DECODER = msgspec.json.Decoder(_Listen)
 
 
 def available() -> bool:
@@ -43,8 +59,8 @@ async def _ceiling(js: Any, n: int, path: str) -> float:
 
     async def on_batch(msgs: list[Delivery]) -> None:
         for m in msgs:
-            ev = decode(m.data)  # the cube's own decoding, as ours does
-            if isinstance(ev, CubeListen):
+            if m.data.startswith(b'{"type":"listen_recorded.'):
+                ev = _DECODER.decode(m.data)
                 track_id, artist_id, album_id = catalogue_ids_of(
                     ev.artists, ev.title, ev.album, ev.album_artist
                 )

@@ -3,13 +3,14 @@
 ``plan(batch)`` turns ``(stream_seq, event)`` pairs into steps: :class:`CubeWrites` and
 tombstones (:class:`Delete`, the SQL fold's semantics: only facts with a lower stream sequence go).
 
-The fold is vectorised: a listen costs one row of listen columns and nothing else. What a listen
-shares with every other play of the same track (its catalogue ids, its artist credits) is resolved
-once per distinct ``(credits, title, album, album artist)`` into a :class:`CatalogueEntry`,
-memoised across batches, and each listen only carries the entry's key; its genre tags likewise
-carry a :class:`GenreSet` key. The sink expands credits and genres with one join each inside
-DuckDB (:data:`CREDIT_KEY`, :data:`GENRE_KEY`), so a listen with three credits and two genres
-costs Python no more than one with one of each.
+The fold is vectorised. A listen stays the message it came as (:func:`decode` does not decode
+it); a step's listens are parsed together by :mod:`projector.folds.cube_listens` into one row of
+columns each. What a listen shares with every other play of the same track (its catalogue ids,
+its artist credits) is resolved once per distinct ``(credits, title, album, album artist)`` into
+a :class:`CatalogueEntry` (:func:`entry_of`), memoised across batches, and each listen only
+carries the entry's key; its genre tags likewise carry a :class:`GenreSet` key. The sink expands
+credits and genres with one join each inside DuckDB (:data:`CREDIT_KEY`, :data:`GENRE_KEY`), so a
+listen with three credits and two genres costs no more than one with one of each.
 
 A listen that comes twice in one step is kept once (the first); the sink drops a listen the cube
 already holds. Catalogue ids come from :func:`projector.folds.sql_rows.catalogue_of`, so cube
@@ -21,9 +22,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union, cast, get_args
-
-import msgspec
+from operator import itemgetter
+from typing import cast
 
 from projector.folds.sql_rows import catalogue_of
 from projector.folds.steps import Delete, split_steps
@@ -36,10 +36,11 @@ from schemas.events import (
     PasswordSet,
     TokenIssued,
     UserCreated,
+    decode_event,
+    encode_event,
 )
 from schemas.identity import stable_id
 from schemas.listens import primary_artist
-from schemas.types import UtcDatetime
 
 __all__ = [
     "CREDIT_KEY",
@@ -48,13 +49,14 @@ __all__ = [
     "CatalogueEntry",
     "CatalogueRows",
     "CubeEvent",
-    "CubeListen",
     "CubeStep",
     "CubeWrites",
     "Delete",
     "GenreSet",
     "catalogue_rows",
     "decode",
+    "entry_of",
+    "genre_set",
     "plan",
 ]
 
@@ -81,40 +83,22 @@ MEMO_LIMIT = 1 << 16
 _keys = itertools.count()
 
 
-class CubeListen(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="listen_recorded.v2"):
-    """A :class:`~schemas.events.ListenRecorded` as the cube decodes it: only the fields it reads.
+_LISTEN_TAGS = (b'{"type":"listen_recorded.v2"', b'{"type":"listen_recorded.v1"')
+"""How a listen's message starts (msgspec writes the tag first): the cube parses those in bulk."""
 
-    Decoding skips the rest (the time it was received, the source, client metadata...), which
-    halves the cost of decoding a listen, the largest share of the cube's fold. What the cube
-    does not read is not validated here; the SQL projection decodes every field.
-    """
-
-    event_id: str
-    user: str
-    listened_at: UtcDatetime
-    title: str
-    artists: tuple[ArtistCredit, ...]
-    album: str | None = None
-    album_artist: str | None = None
-    duration_secs: int | None = None
-    genres: tuple[str, ...] = ()
-
-
-class CubeListenV1(CubeListen, frozen=True, kw_only=True, gc=False, tag="listen_recorded.v1"):
-    """Version 1 of a listen, as the cube reads it: version 2 only added a field it does not read."""
-
-
-CubeEvent = CubeListen | Event
-"""What the cube folds: its own decoding of listens, every other event as it is, or whole events
-(:func:`plan` takes both kinds of listen)."""
-
-_OTHER_EVENTS = tuple(t for t in get_args(Event) if t is not ListenRecorded)
-_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[(CubeListen, CubeListenV1, *_OTHER_EVENTS)])
+CubeEvent = bytes | Event
+"""What the cube folds: a listen as its message (both versions read alike: version 2 only added a
+field the cube does not read), every other event decoded; whole listens are taken too."""
 
 
 def decode(data: bytes) -> CubeEvent:
-    """A stream message as the cube folds it (listens of either version as :class:`CubeListen`)."""
-    return cast(CubeEvent, _DECODER.decode(data))
+    """A stream message as the cube folds it: a listen stays its bytes, other events are decoded.
+
+    A listen written some other way (not by msgspec) is decoded, and :func:`plan` writes it back.
+    """
+    if data.startswith(_LISTEN_TAGS):
+        return data
+    return decode_event(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +117,10 @@ class CatalogueEntry:
     """(title, primary artist name)"""
     album: tuple[str, str] | None
     """(title, album artist) when the listen names an album."""
+    columns: tuple[int, int, int | None, int | None]
+    """(track id, artist id, album id, :data:`CREDIT_KEY`) as each of its listens carries them. No
+    credit key when the primary artist alone is credited, as primary: the sink writes that credit
+    from the listen's own columns, and :meth:`CubeWrites.credit_map` leaves the entry out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,30 +130,31 @@ class GenreSet:
     """(genre id, name) per distinct genre, first spelling kept."""
 
 
-_entries: dict[tuple[tuple[ArtistCredit, ...], str, str | None, str | None], CatalogueEntry] = {}
 _genre_sets: dict[tuple[str, ...], GenreSet] = {}
 
 
-def _entry(
+def entry_of(
     artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
 ) -> CatalogueEntry:
+    """A new :class:`CatalogueEntry` (with a key of its own) for one ``(credits, title, album, album artist)``."""
     track_id, artist_id, album_id, credit_ids = catalogue_of(artists, title, album, album_artist)
     primary = primary_artist(artists)
     credits: dict[int, tuple[int, str, str]] = {}
     for aid, credit in zip(credit_ids, artists, strict=True):
         credits.setdefault(aid, (aid, credit.role, credit.name))
-    if len(_entries) >= MEMO_LIMIT:
-        _entries.clear()
-    entry = _entries[(artists, title, album, album_artist)] = CatalogueEntry(
-        key=next(_keys),
+    key = next(_keys)
+    credited = tuple(credits.values())
+    alone = len(credited) == 1 and credited[0][:2] == (artist_id, "primary")
+    return CatalogueEntry(
+        key=key,
         track_id=track_id,
         artist_id=artist_id,
         album_id=album_id,
-        credits=tuple(credits.values()),
+        credits=credited,
         track=(title, primary),
         album=(album, album_artist or primary) if album_id is not None and album is not None else None,
+        columns=(track_id, artist_id, album_id, None if alone else key),
     )
-    return entry
 
 
 def genre_set(names: tuple[str, ...]) -> GenreSet:
@@ -185,40 +174,39 @@ def genre_set(names: tuple[str, ...]) -> GenreSet:
 
 @dataclass
 class CubeWrites:
-    """New facts (one row per listen) and what they refer to, ready for the bulk insert."""
+    """A step's new listens (as their messages) and everything else it writes.
 
-    rows: list[tuple[object, ...]] = field(default_factory=list)
-    """:data:`LISTEN_COLUMNS` then :data:`CREDIT_KEY` and :data:`GENRE_KEY`, one tuple per listen."""
+    :meth:`projector.folds.cube_listens.ListenParser.fold` turns ``listens`` into facts and fills
+    ``entries``, ``genre_sets`` and ``users`` from them.
+    """
+
+    listens: list[tuple[int, bytes]] = field(default_factory=list)
+    """(stream sequence, message) of each listen, in stream order."""
     entries: dict[int, CatalogueEntry] = field(default_factory=dict)
-    """The catalogue entries the rows refer to, by key."""
+    """The catalogue entries the listens refer to, by key."""
     genre_sets: dict[int, GenreSet] = field(default_factory=dict)
     enrichments: list[tuple[str, int]] = field(default_factory=list)
     """(listen id, genre id) learned after the listen (the sink copies the listen's columns)."""
     enrichment_genres: dict[int, str] = field(default_factory=dict)
     users: set[str] = field(default_factory=set)
     config: dict[str, str] = field(default_factory=dict)
-    _seen: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
-        return not (self.rows or self.enrichments or self.users or self.config)
+        return not (self.listens or self.enrichments or self.users or self.config)
 
     @property
     def listen_count(self) -> int:
-        return len(self.rows)
-
-    def columns(self) -> dict[str, list[object]]:
-        """The rows as columns, :data:`LISTEN_COLUMNS` + the two keys."""
-        names = (*LISTEN_COLUMNS, CREDIT_KEY, GENRE_KEY)
-        if not self.rows:
-            return {name: [] for name in names}
-        return {name: list(values) for name, values in zip(names, zip(*self.rows, strict=True), strict=True)}
+        return len(self.listens)
 
     def credit_map(self) -> dict[str, list[object]]:
-        """(credit key, artist id, role) for every credit of the entries in this step."""
+        """(credit key, artist id, role) for every credit of the entries in this step that have a
+        credit key (the others credit their primary artist alone)."""
         keys: list[object] = []
         artists: list[object] = []
         roles: list[object] = []
         for entry in self.entries.values():
+            if entry.columns[3] is None:
+                continue
             for aid, role, _ in entry.credits:
                 keys.append(entry.key)
                 artists.append(aid)
@@ -234,37 +222,6 @@ class CubeWrites:
                 keys.append(gs.key)
                 genres.append(gid)
         return {"key": keys, "genre_id": genres}
-
-    def add_listen(self, seq: int, ev: ListenRecorded | CubeListen) -> None:
-        lid = ev.event_id
-        if lid in self._seen:
-            return
-        self._seen.add(lid)
-        entry = _entries.get((ev.artists, ev.title, ev.album, ev.album_artist))
-        if entry is None:
-            entry = _entry(ev.artists, ev.title, ev.album, ev.album_artist)
-        self.entries[entry.key] = entry
-        genre_key = None
-        if ev.genres:
-            gs = genre_set(ev.genres)
-            self.genre_sets[gs.key] = gs
-            genre_key = gs.key
-        user = ev.user
-        self.users.add(user)
-        self.rows.append(
-            (
-                lid,
-                user,
-                ev.listened_at,
-                entry.track_id,
-                entry.artist_id,
-                entry.album_id,
-                ev.duration_secs or 0,
-                seq,
-                entry.key,
-                genre_key,
-            )
-        )
 
     def add_enrichment(self, ev: ListenEnriched) -> None:
         for gid, name in genre_set(ev.genres).genres:
@@ -305,8 +262,10 @@ def catalogue_rows(entries: Iterable[CatalogueEntry], genre_sets: Iterable[Genre
 
 def _apply(w: CubeWrites, seq: int, event: CubeEvent) -> None:
     match event:
-        case CubeListen() | ListenRecorded():
-            w.add_listen(seq, event)
+        case bytes():
+            w.listens.append((seq, event))
+        case ListenRecorded():
+            w.listens.append((seq, encode_event(event)))
         case ListenEnriched():
             w.add_enrichment(event)
         case UserCreated() | TokenIssued() | PasswordSet():
@@ -321,4 +280,6 @@ def _apply(w: CubeWrites, seq: int, event: CubeEvent) -> None:
 
 def plan(batch: Sequence[tuple[int, CubeEvent]]) -> list[CubeStep]:
     """The steps that bring the cube from before the batch to after it, in stream order."""
+    if batch and set(map(type, map(itemgetter(1), batch))) == {bytes}:  # listens only: the usual batch
+        return [CubeWrites(listens=cast(list[tuple[int, bytes]], list(batch)))]
     return split_steps(batch, CubeWrites, _apply)

@@ -16,12 +16,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from projector.folds.cube_listens import parser
 from projector.folds.cube_rows import (
     CREDIT_KEY,
     GENRE_KEY,
@@ -40,20 +41,12 @@ from schemas.events import ListenEnriched, ListensDeleted
 __all__ = ["ApplyResult", "CubeSink"]
 
 _TYPES: dict[str, pa.DataType] = {
-    "listen_id": pa.string(),
-    "user_name": pa.string(),
-    "listened_at": pa.timestamp("s"),
-    "track_id": pa.int64(),
-    "artist_id": pa.int64(),
-    "album_id": pa.int64(),
-    "genre_id": pa.int64(),
-    "role": pa.string(),
-    "duration_secs": pa.int32(),
-    "stream_seq": pa.int64(),
     "key": pa.int64(),
-    CREDIT_KEY: pa.int64(),
-    GENRE_KEY: pa.int64(),
+    "artist_id": pa.int64(),
+    "role": pa.string(),
+    "genre_id": pa.int64(),
 }
+"""The key maps' columns (the facts come as Arrow from :mod:`projector.folds.cube_listens`)."""
 
 
 def _arrow(columns: dict[str, list[Any]]) -> pa.Table:
@@ -75,8 +68,11 @@ _LISTEN_SELECT = ", ".join(f"b.{c}" for c in LISTEN_COLUMNS)
 _INSERT_CREDITS = (
     "INSERT INTO credits SELECT b.listen_id, b.user_name, b.listened_at, c.artist_id, c.role,"
     f" b.track_id, b.album_id, b.duration_secs, b.stream_seq FROM batch_listens b JOIN batch_credits c"
-    f" ON b.{CREDIT_KEY} = c.key"
+    f" ON b.{CREDIT_KEY} = c.key;\n"
+    "INSERT INTO credits SELECT b.listen_id, b.user_name, b.listened_at, b.artist_id, 'primary',"
+    f" b.track_id, b.album_id, b.duration_secs, b.stream_seq FROM batch_listens b WHERE b.{CREDIT_KEY} IS NULL"
 )
+"""A listen's credits: its entry's credit map, or its primary artist alone (no credit key)."""
 _INSERT_GENRES = (
     "INSERT INTO listen_genres SELECT b.listen_id, b.user_name, b.listened_at, g.genre_id,"
     f" b.artist_id, b.track_id, b.album_id, b.duration_secs, b.stream_seq FROM batch_listens b"
@@ -95,10 +91,11 @@ class _Facts:
 
 
 def _facts(w: CubeWrites) -> _Facts | None:
-    if not w.listen_count:
+    listens = parser().fold(w)
+    if listens is None:
         return None
     return _Facts(
-        listens=_arrow(w.columns()),
+        listens=listens,
         credits=_arrow(w.credit_map()),
         genres=_arrow(w.genre_map()) if w.genre_sets else None,
     )
@@ -342,6 +339,8 @@ class CubeSink:
 
     con: duckdb.DuckDBPyConnection
     name: str
+    prepare_in_thread: ClassVar[bool] = True
+    """Most of :meth:`prepare` is DuckDB parsing listens, without the GIL: the loop reads meanwhile."""
     on_change: Callable[[ApplyResult], None] | None = None
     _writer: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="cube-writer")

@@ -1,4 +1,4 @@
-"""The cube decodes only what it folds: listens of either version, every other event whole."""
+"""The cube reads listens in bulk from their messages (either version); other events whole."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import msgspec
 import pytest
 
 from projector.folds import cube_rows
-from projector.folds.cube_rows import CubeListen, CubeWrites
-from projector.runner import PoisonEvent, decode_all
+from projector.folds.cube_listens import ListenParser
+from projector.folds.cube_rows import CubeWrites
+from projector.poison import PoisonEvent
 from schemas.events import (
     ArtistCredit,
     ConfigChanged,
@@ -19,40 +20,47 @@ from schemas.events import (
     ListensDeleted,
     encode_event,
 )
+from schemas.identity import stable_id
 from schemas.listens import new_listen
 
 T0 = datetime(2024, 3, 1, 20, 15, tzinfo=UTC)
 
 
-def _listen() -> ListenRecorded:
-    return new_listen(
-        user="ann",
-        listened_at=T0,
-        title="One (feat. Beta)",
-        artists=[ArtistCredit(name="Alpha"), ArtistCredit(name="Beta", role="featured")],
-        received_at=T0,
-        album="Red",
-        album_artist="Various",
-        duration_secs=200,
-        genres=("rock", "pop"),
-        client="Feishin 0.12",
-    )
+def _listen(**changes: object) -> ListenRecorded:
+    fields: dict[str, object] = {
+        "user": "ann",
+        "listened_at": T0,
+        "title": "One (feat. Beta)",
+        "artists": [ArtistCredit(name="Alpha"), ArtistCredit(name="Beta", role="featured")],
+        "received_at": T0,
+        "album": "Red",
+        "album_artist": "Various",
+        "duration_secs": 200,
+        "genres": ("rock", "pop", "Rock"),
+        "client": "Feishin 0.12",
+    }
+    fields.update(changes)
+    return new_listen(**fields)  # type: ignore[arg-type]
 
 
-def test_listens_of_both_versions_decode_to_the_fields_the_cube_reads() -> None:
-    listen = _listen()
+def _v1(listen: ListenRecorded) -> ListenRecordedV1:
     fields = msgspec.structs.asdict(listen)
     fields.pop("played_secs")
-    v1 = ListenRecordedV1(**fields)
-    for stored in (listen, v1):
-        got = cube_rows.decode(encode_event(stored))
-        assert isinstance(got, CubeListen)
-        assert {f: getattr(got, f) for f in CubeListen.__struct_fields__} == {
-            f: getattr(listen, f) for f in CubeListen.__struct_fields__
-        }
+    return ListenRecordedV1(**fields)
 
 
-def test_other_events_decode_whole() -> None:
+def _fold(batch: list[tuple[int, cube_rows.CubeEvent]]) -> tuple[CubeWrites, list[dict[str, object]]]:
+    (step,) = cube_rows.plan(batch)
+    assert isinstance(step, CubeWrites)
+    facts = ListenParser().fold(step)
+    assert facts is not None
+    return step, facts.to_pylist()
+
+
+def test_listens_stay_their_message_and_other_events_decode_whole() -> None:
+    for stored in (_listen(), _v1(_listen())):
+        data = encode_event(stored)
+        assert cube_rows.decode(data) is data
     events = [
         ListensDeleted(event_id="t", occurred_at=T0, user="ann", until=T0),
         ListenEnriched(event_id="e", occurred_at=T0, user="ann", listen_id="x", genres=("jazz",)),
@@ -61,25 +69,93 @@ def test_other_events_decode_whole() -> None:
     assert [cube_rows.decode(encode_event(ev)) for ev in events] == events
 
 
-def test_the_fold_gives_the_same_rows_from_either_decoding() -> None:
+def test_a_listen_folds_into_its_facts_credits_and_genres() -> None:
     listen = _listen()
-    whole, light = (cube_rows.plan([(7, ev)]) for ev in (listen, cube_rows.decode(encode_event(listen))))
-    assert isinstance(whole[0], CubeWrites) and isinstance(light[0], CubeWrites)
-    assert whole[0].rows == light[0].rows
-    assert whole[0].credit_map() == light[0].credit_map()
-    assert whole[0].genre_map() == light[0].genre_map()
+    step, rows = _fold([(7, encode_event(listen))])
+    (row,) = rows
+    entry = step.entries[row["credit_key"]]
+    assert row == {
+        "listen_id": listen.event_id,
+        "user_name": "ann",
+        "listened_at": T0.replace(tzinfo=None),
+        "track_id": stable_id("track", "Alpha", "One (feat. Beta)"),
+        "artist_id": stable_id("artist", "Alpha"),
+        "album_id": stable_id("album", "Various", "Red"),
+        "duration_secs": 200,
+        "stream_seq": 7,
+        "credit_key": entry.key,
+        "genre_key": step.genre_sets[row["genre_key"]].key,
+    }
+    assert step.credit_map()["artist_id"] == [stable_id("artist", "Alpha"), stable_id("artist", "Beta")]
+    assert step.credit_map()["role"] == ["primary", "featured"]
+    assert step.genre_map()["genre_id"] == [stable_id("genre", "rock"), stable_id("genre", "pop")]
+    assert step.users == {"ann"}
 
 
-def test_a_listen_the_cube_cannot_read_is_a_poison_event() -> None:
-    bad = encode_event(_listen()).replace(b'"title":"One (feat. Beta)"', b'"title":7')
+def test_either_version_a_whole_listen_or_a_listen_written_otherwise_fold_alike() -> None:
+    listen = _listen()
+    reordered = msgspec.json.encode(dict(reversed(msgspec.to_builtins(listen).items())))
+    assert not reordered.startswith(b'{"type"')
+    ways: list[cube_rows.CubeEvent] = [
+        encode_event(listen),
+        encode_event(_v1(listen)),
+        listen,
+        cube_rows.decode(reordered),
+    ]
+    folded = [_fold([(7, ev)])[1] for ev in ways]
+    keyless = [[{k: v for k, v in r.items() if not k.endswith("_key")} for r in rows] for rows in folded]
+    assert keyless[1:] == keyless[:1] * 3
+
+
+def test_a_listen_twice_in_a_step_is_kept_once_the_first() -> None:
+    listen = _listen()
+    other = _listen(title="Two", album=None, genres=(), duration_secs=None)
+    _, rows = _fold([(3, encode_event(listen)), (4, encode_event(other)), (5, encode_event(listen))])
+    assert [(r["listen_id"], r["stream_seq"]) for r in rows] == [(listen.event_id, 3), (other.event_id, 4)]
+    assert rows[1]["album_id"] is None and rows[1]["genre_key"] is None and rows[1]["duration_secs"] == 0
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        (b'"listened_at":"2024-03-01T20:15:00Z"', b'"listened_at":"yesterday"'),
+        (b'"title":"Two",', b""),
+        (b'"user":"ann"', b'"user":null'),
+    ],
+)
+def test_a_listen_the_cube_cannot_read_is_a_poison_event_naming_it(good: bytes, bad: bytes) -> None:
+    data = encode_event(_listen())
+    other = encode_event(_listen(title="Two"))  # another listen id
+    assert good in other
+    (step,) = cube_rows.plan([(41, data), (42, other.replace(good, bad)), (43, data)])
+    assert isinstance(step, CubeWrites)
     with pytest.raises(PoisonEvent) as caught:
-        decode_all(cube_rows.decode, [(41, encode_event(_listen())), (42, bad)])
+        ListenParser().fold(step)
     assert caught.value.seq == 42
 
 
-def test_cube_listen_declares_its_fields_as_the_event_does() -> None:
-    """CubeListen repeats some of ListenRecorded's fields on purpose (a typed subset msgspec decodes
-    without the rest); they must keep the event's types and defaults."""
-    ours = {f.name: (f.type, f.default) for f in msgspec.structs.fields(CubeListen)}
-    event = {f.name: (f.type, f.default) for f in msgspec.structs.fields(ListenRecorded)}
-    assert ours == {name: event[name] for name in ours}
+def test_the_memos_start_afresh_at_their_bound_and_fold_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    from projector.folds import cube_listens
+
+    listens = [
+        encode_event(_listen(title=t, genres=g, listened_at=T0.replace(minute=i)))
+        for i, (t, g) in enumerate([("One", ("rock",)), ("Two", ("pop",)), ("One", ("rock",)), ("Three", ())])
+    ]
+    batches = [list(enumerate(listens[:2], 1)), list(enumerate(listens[2:], 3))]
+
+    def fold_all() -> list[list[tuple[object, ...]]]:
+        parser = ListenParser()
+        out = []
+        for batch in batches:
+            (step,) = cube_rows.plan(batch)
+            assert isinstance(step, CubeWrites)
+            facts = parser.fold(step)
+            assert facts is not None
+            out.append(
+                [(r["track_id"], r["album_id"], step.genre_map()["genre_id"]) for r in facts.to_pylist()]
+            )
+        return out
+
+    unbounded = fold_all()
+    monkeypatch.setattr(cube_listens, "MEMO_LIMIT", 2)
+    assert fold_all() == unbounded
