@@ -271,15 +271,16 @@ class Projection(Generic[E]):
                     msgs, gone = [], True
                 else:
                     gone = False
-                good = self._in_order(msgs)
+                try:
+                    if self.sink.prepare_in_thread and msgs:
+                        good, batch, prepared = await asyncio.to_thread(self._take, msgs)
+                    else:
+                        good, batch, prepared = self._take(msgs)
+                except PoisonEvent as exc:
+                    self._park(exc)
+                    await inflight.settle()  # what came before this batch is committed
+                    raise
                 if good:
-                    try:
-                        batch = self._decode(good)
-                        prepared = await prepare(self.sink, batch)
-                    except PoisonEvent as exc:
-                        self._park(exc)
-                        await inflight.settle()  # what came before this batch is committed
-                        raise
                     await inflight.hand(self._commit(batch, prepared, good[-1][1], puller))
                 if gone or len(good) < len(msgs):
                     await inflight.settle()
@@ -299,6 +300,16 @@ class Projection(Generic[E]):
             await inflight.abandon()
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await puller.stop()
+
+    def _take(
+        self, msgs: list[Delivery]
+    ) -> tuple[list[tuple[int, Delivery]], list[tuple[int, E]], object | None]:
+        """The leading ``msgs`` in order, their events after what the sink was handed, and the
+        sink's preparation of those (on a thread when the sink asks for one: every step here is
+        per message, and the loop goes on reading the stream meanwhile)."""
+        good = self._in_order(msgs)
+        batch = self._decode(good) if good else []
+        return good, batch, self.sink.prepare(batch) if batch else None
 
     def _decode(self, msgs: list[tuple[int, Delivery]]) -> list[tuple[int, E]]:
         """The events after what was already handed to the sink, decoded."""

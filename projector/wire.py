@@ -52,6 +52,11 @@ class Delivery(NamedTuple):
     data: bytes
 
 
+_new_delivery = tuple.__new__
+"""Builds a :class:`Delivery` from a tuple without the named tuple's Python-level ``__new__``
+(a tenth of the reading loop's time, once per message)."""
+
+
 def status_of(d: Delivery) -> tuple[str, str] | None:
     """(status code, description) of a server status message (``NATS/1.0 404 No Messages``), else None."""
     h = d.headers
@@ -162,11 +167,14 @@ class _Protocol(asyncio.Protocol):
                         self.buf = b""
                     break
                 sid = int(head[2])
-                delivered = Delivery(
-                    head[1].decode(),
-                    reply.decode(),
-                    buf[start : start + hlen] if hlen else b"",
-                    buf[start + hlen : end],
+                delivered = _new_delivery(
+                    Delivery,
+                    (
+                        head[1].decode(),
+                        reply.decode(),
+                        buf[start : start + hlen] if hlen else b"",
+                        buf[start + hlen : end],
+                    ),
                 )
                 batch = out.get(sid)
                 if batch is None:

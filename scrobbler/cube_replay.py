@@ -26,7 +26,7 @@ from rich.console import Console
 
 from projector.pull import connection_of
 from projector.replay import ProgressFn, replay_into
-from query_api.cube.extension import SwapAnswer, swap_subject
+from query_api.cube.extension import BATCH_SIZE, SwapAnswer, swap_subject
 from query_api.cube.schema import open_cube, put_in_place, replay_path
 from query_api.cube.sink import CubeSink
 from scrobbler.settings import Settings
@@ -103,7 +103,9 @@ async def replay_cube(
     # No rollup folds while catching up (each would rewrite the rollups); one at the end.
     sink = CubeSink(con, f"cube-{replica_id}", rollup_min_tail=sys.maxsize)
     try:
-        position = await replay_into(js, settings, sink, from_seq=from_seq, progress=progress)
+        position = await replay_into(
+            js, settings, sink, from_seq=from_seq, progress=progress, batch=BATCH_SIZE
+        )
         await sink.run(lambda: sink.fold_if_due(force=True))
         await asyncio.to_thread(con.execute, "CHECKPOINT")
     finally:

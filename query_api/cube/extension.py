@@ -48,7 +48,9 @@ __all__ = ["Cube", "SwapAnswer", "cube_extension", "get_cube", "swap_subject"]
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-BATCH_SIZE = 5000
+BATCH_SIZE = 20_000
+"""Events per cube transaction at most (fewer when fewer are waiting): each costs a dozen DuckDB
+statements whatever its size, which 5,000-event batches felt (projection at 1M: +15%)."""
 ANSWERS_KEPT = 512
 """Answers remembered per cube position (results are small: top lists, timelines)."""
 
