@@ -123,8 +123,11 @@ class ListenParser:
                 at = pc.index_in(first, value_set=ids)
                 facts = facts.take(at)
                 payloads = [payloads[i] for i in at.to_pylist()]
-            entries = self._entries_of(facts["ckey"].to_pylist(), payloads)
-            genre_sets = self._genre_sets_of(facts["gkey"].to_pylist(), payloads)
+            try:
+                entries = self._entries_of(facts["ckey"].to_pylist(), payloads)
+                genre_sets = self._genre_sets_of(facts["gkey"].to_pylist(), payloads)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # DuckDB read more leniently
+                raise _poison(w.listens, None) from exc
         w.entries.update({e.key: e for e in entries})
         w.genre_sets.update({g.key: g for g in genre_sets if g is not None})
         w.users.update(pc.unique(facts["user_name"]).to_pylist())

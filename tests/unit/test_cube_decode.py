@@ -121,6 +121,7 @@ def test_a_listen_twice_in_a_step_is_kept_once_the_first() -> None:
         (b'"listened_at":"2024-03-01T20:15:00Z"', b'"listened_at":"yesterday"'),
         (b'"title":"Two",', b""),
         (b'"user":"ann"', b'"user":null'),
+        (b'"title":"Two"', b'"title":7'),  # DuckDB reads "7"; msgspec, folding the new entry, does not
     ],
 )
 def test_a_listen_the_cube_cannot_read_is_a_poison_event_naming_it(good: bytes, bad: bytes) -> None:
