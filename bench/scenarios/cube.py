@@ -23,9 +23,8 @@ from bench.servers import RssSampler
 from bench.stream_load import connect, consume, create_stream, load_events
 from projector.folds.sql_rows import catalogue_ids_of
 from projector.pull import Delivery
-from schemas.events import ArtistCredit
+from schemas.events import ListenRecorded
 from schemas.subjects import stream_subjects
-from schemas.types import UtcDatetime
 from scrobbler.gc_tuning import FOLD, tune
 
 __all__ = ["available", "run"]
@@ -33,18 +32,15 @@ __all__ = ["available", "run"]
 TARGET = "≥ 0.5 of ceiling, ≥ 100,000 events/s"
 
 
-class _Listen(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """The fields of a listen that the cube reads (msgspec skips the rest): the ceiling's decoding."""
-
-    event_id: str
-    user: str
-    listened_at: UtcDatetime
-    title: str
-    artists: tuple[ArtistCredit, ...]
-    album: str | None = None
-    album_artist: str | None = None
-
-
+_READ = ("event_id", "user", "listened_at", "title", "artists", "album", "album_artist")
+_Listen = msgspec.defstruct(
+    "_Listen",
+    [(f.name, f.type, f.default) for f in msgspec.structs.fields(ListenRecorded) if f.name in _READ],
+    kw_only=True,
+    frozen=True,
+    gc=False,
+)
+"""The fields of a listen that the ceiling reads, as the event declares them (msgspec skips the rest)."""
 _DECODER = msgspec.json.Decoder(_Listen)
 
 
