@@ -7,11 +7,13 @@ the rollup plus the facts after ``rollup_seq`` (the *tail*, cheap to find: facts
 stream order, so the zone maps on ``stream_seq`` skip every sealed row group).
 
 Rows of a rollup may repeat a key: a tombstone that removes sealed facts appends their counts
-negated, an enrichment that tags a sealed listen appends its genre; readers always ``sum`` and
-drop keys whose listens reach zero. :func:`fold` compacts a rollup with its tail into a new table,
-sorted by user so one user's rows sit in a few row groups; the sink folds once the tail outgrows
-a tenth of the facts (at least :data:`MIN_TAIL` events), so folding costs a few µs per event and
-the tail stays a small share of every answer.
+negated, an enrichment that tags a sealed listen appends its genre, a fold may append its tail;
+readers always ``sum`` and drop keys whose listens reach zero. The sink folds once the tail
+outgrows a tenth of the facts (at least :data:`MIN_TAIL` events), so the tail stays a small share
+of every answer. Most folds append the tail's aggregates (sorted by user), which costs the tail;
+every :data:`COMPACT_EVERY`-th rewrites each rollup with its tail into a new table, one row per
+key, sorted by user so one user's rows sit in a few row groups. Rewriting at every fold had cost
+the live cube about an eighth of its CPU: the per-user rollups are nearly as large as the facts.
 """
 
 from __future__ import annotations
@@ -21,10 +23,23 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["MIN_TAIL", "ROLLUPS", "Rollup", "delta", "fold", "fold_due", "rollup_seq", "source"]
+__all__ = [
+    "COMPACT_EVERY",
+    "MIN_TAIL",
+    "ROLLUPS",
+    "Rollup",
+    "delta",
+    "fold",
+    "fold_due",
+    "rollup_seq",
+    "source",
+]
 
 MIN_TAIL = 50_000
 """Events after ``rollup_seq`` before the sink folds (also the larger of this and facts / 10)."""
+COMPACT_EVERY = 4
+"""One fold in this many rewrites the rollups compactly; the others append (at most three tails of
+a tenth of the facts each wait for the next compaction)."""
 
 
 @dataclass(frozen=True)
@@ -93,11 +108,26 @@ def fold_due(cur: duckdb.DuckDBPyConnection, position: int, min_tail: int = MIN_
     return tail * 10 >= facts or tail >= 1_000_000
 
 
-def fold(cur: duckdb.DuckDBPyConnection, position: int) -> None:
-    """Rewrite every rollup as itself plus its tail up to ``position`` (run inside a transaction)."""
+def fold(cur: duckdb.DuckDBPyConnection, position: int, *, compact: bool | None = None) -> None:
+    """Seal the tail up to ``position`` into every rollup (run inside a transaction): append its
+    aggregates, or rewrite each rollup with them, one row per key, when ``compact`` (None: every
+    :data:`COMPACT_EVERY`-th fold)."""
     sealed = rollup_seq(cur)
+    found = cur.execute("SELECT value FROM cube_meta WHERE key = 'rollup_appends'").fetchall()
+    appends = int(found[0][0]) if found else 0
+    if compact is None:
+        compact = appends + 1 >= COMPACT_EVERY
     for r in ROLLUPS.values():
         names = r.names
+        if not compact:
+            cur.execute(
+                f"INSERT INTO {r.table} SELECT user_name, {names}, sum(listens)::BIGINT, sum(secs)::BIGINT"
+                f" FROM ({r.tail_sql('stream_seq > ? AND stream_seq <= ?')})"
+                f" GROUP BY GROUPING SETS ((user_name, {names}), ({names}))"
+                f" ORDER BY user_name NULLS FIRST, {names}",
+                [sealed, position],
+            )
+            continue
         cur.execute(
             f"CREATE TABLE {r.table}__new AS SELECT user_name, {names}, sum(listens)::BIGINT AS listens,"
             f" sum(secs)::BIGINT AS secs FROM ("
@@ -110,6 +140,9 @@ def fold(cur: duckdb.DuckDBPyConnection, position: int) -> None:
         cur.execute(f"DROP TABLE {r.table}")
         cur.execute(f"ALTER TABLE {r.table}__new RENAME TO {r.table}")
     cur.execute("UPDATE cube_meta SET value = ? WHERE key = 'rollup_seq'", [str(position)])
+    cur.execute(
+        "INSERT OR REPLACE INTO cube_meta VALUES ('rollup_appends', ?)", [str(0 if compact else appends + 1)]
+    )
 
 
 def delta(

@@ -449,7 +449,7 @@ class CubeSink:
                     return False
                 cur.execute("BEGIN TRANSACTION")
                 try:
-                    rollup.fold(cur, position)
+                    rollup.fold(cur, position, compact=True if force else None)
                     cur.execute("COMMIT")
                 except BaseException:
                     cur.execute("ROLLBACK")
