@@ -120,13 +120,7 @@ def fold(cur: duckdb.DuckDBPyConnection, position: int, *, compact: bool | None 
     for r in ROLLUPS.values():
         names = r.names
         if not compact:
-            cur.execute(
-                f"INSERT INTO {r.table} SELECT user_name, {names}, sum(listens)::BIGINT, sum(secs)::BIGINT"
-                f" FROM ({r.tail_sql('stream_seq > ? AND stream_seq <= ?')})"
-                f" GROUP BY GROUPING SETS ((user_name, {names}), ({names}))"
-                f" ORDER BY user_name NULLS FIRST, {names}",
-                [sealed, position],
-            )
+            _append(cur, r, "stream_seq > ? AND stream_seq <= ?", [sealed, position], 1)
             continue
         cur.execute(
             f"CREATE TABLE {r.table}__new AS SELECT user_name, {names}, sum(listens)::BIGINT AS listens,"
@@ -157,14 +151,20 @@ def delta(
     if not sealed:
         return
     for kind in kinds:
-        r = ROLLUPS[kind]
-        names = r.names
-        cur.execute(
-            f"INSERT INTO {r.table} SELECT user_name, {names}, ({sign} * sum(listens))::BIGINT,"
-            f" ({sign} * sum(secs))::BIGINT FROM ({r.tail_sql(f'({where}) AND stream_seq <= ?')})"
-            f" GROUP BY GROUPING SETS ((user_name, {names}), ({names}))",
-            [*params, sealed],
-        )
+        _append(cur, ROLLUPS[kind], f"({where}) AND stream_seq <= ?", [*params, sealed], sign)
+
+
+def _append(cur: duckdb.DuckDBPyConnection, r: Rollup, where: str, params: list[Any], sign: int) -> None:
+    """Append the aggregates of the facts matching ``where``, times ``sign``, to rollup ``r``: per
+    user and for everyone, sorted by user."""
+    names = r.names
+    cur.execute(
+        f"INSERT INTO {r.table} SELECT user_name, {names}, ({sign} * sum(listens))::BIGINT,"
+        f" ({sign} * sum(secs))::BIGINT FROM ({r.tail_sql(where)})"
+        f" GROUP BY GROUPING SETS ((user_name, {names}), ({names}))"
+        f" ORDER BY user_name NULLS FIRST, {names}",
+        params,
+    )
 
 
 def source(kind: str, user: str | None, sealed: int) -> tuple[str, list[Any]]:
