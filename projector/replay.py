@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Generic, TypeVar
 
 import nats.errors
@@ -30,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from projector import checkpoint
 from projector.db import create_engine
 from projector.migrate import migrate
-from projector.runner import InFlight, PoisonEvent, Sink, decode_all, prepare
+from projector.runner import InFlight, PoisonEvent, Sink, decode_all, on_sink_thread
 from projector.shadow import REPLAY_CHECKPOINT, Shadow
 from projector.sql_sink import SqlSink
-from projector.stream_read import read_range, stream_bounds
+from projector.stream_read import StoredMsg, read_range, stream_bounds
 from scrobbler.settings import Settings
 
 E = TypeVar("E")
@@ -108,8 +109,7 @@ class _Feeder(Generic[E]):
                 self.js, self.settings.nats.stream, subject, start, last, batch=self.batch, reader="replay"
             ):
                 try:
-                    batch = decode_all(self.sink.decode, ((m.seq, m.data) for m in msgs))
-                    prepared = await prepare(self.sink, batch)
+                    batch, prepared = await on_sink_thread(self.sink, partial(self._fold, msgs))
                 except PoisonEvent as exc:
                     log.error("poison event, replay stopped", seq=exc.seq, error=str(exc))
                     await inflight.settle()
@@ -120,6 +120,11 @@ class _Feeder(Generic[E]):
             await inflight.abandon()
         self.next_seq = max(self.next_seq, last + 1)
         return self.position
+
+    def _fold(self, msgs: list[StoredMsg]) -> tuple[list[tuple[int, E]], object | None]:
+        """The messages decoded, and the sink's preparation of them."""
+        batch = decode_all(self.sink.decode, ((m.seq, m.data) for m in msgs))
+        return batch, self.sink.prepare(batch) if batch else None
 
     async def _commit(self, batch: list[tuple[int, E]], prepared: object | None, last: int) -> None:
         await self.sink.apply(batch, prepared)

@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
@@ -27,7 +28,7 @@ from projector.poison import PoisonEvent
 from projector.pull import ConsumerGone, Delivery, Puller, ack_sequences, connection_of
 from projector.wire import WireError
 
-__all__ = ["InFlight", "PoisonEvent", "Projection", "Sink", "ack_sequences", "decode_all", "prepare"]
+__all__ = ["InFlight", "PoisonEvent", "Projection", "Sink", "ack_sequences", "decode_all", "on_sink_thread"]
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +39,7 @@ BATCH_SECONDS = Gauge("scrobbler_projection_batch_seconds", "Duration of the las
 
 E = TypeVar("E")
 """What a sink's events decode to (:data:`schemas.events.Event`, or a lighter form of them)."""
+T = TypeVar("T")
 
 
 class Sink(Protocol[E]):
@@ -78,11 +80,12 @@ def decode_all(decode: Callable[[bytes], E], messages: Iterable[tuple[int, bytes
     return batch
 
 
-async def prepare(sink: Sink[E], batch: Sequence[tuple[int, E]]) -> object | None:
-    """``sink.prepare(batch)``, on a thread when the sink asks for one (:attr:`Sink.prepare_in_thread`)."""
-    if batch and sink.prepare_in_thread:
-        return await asyncio.to_thread(sink.prepare, batch)
-    return sink.prepare(batch) if batch else None
+async def on_sink_thread(sink: Sink[Any], fn: Callable[[], T]) -> T:
+    """``fn()`` (a driver's per-message work and ``sink.prepare``), on a thread when the sink asks
+    for one (:attr:`Sink.prepare_in_thread`), else on the loop."""
+    if sink.prepare_in_thread:
+        return await asyncio.to_thread(fn)
+    return fn()
 
 
 class InFlight:
@@ -123,9 +126,6 @@ async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
     return stop.is_set()
-
-
-T = TypeVar("T")
 
 
 async def _retrying(
@@ -272,10 +272,7 @@ class Projection(Generic[E]):
                 else:
                     gone = False
                 try:
-                    if self.sink.prepare_in_thread and msgs:
-                        good, batch, prepared = await asyncio.to_thread(self._take, msgs)
-                    else:
-                        good, batch, prepared = self._take(msgs)
+                    good, batch, prepared = await on_sink_thread(self.sink, partial(self._take, msgs))
                 except PoisonEvent as exc:
                     self._park(exc)
                     await inflight.settle()  # what came before this batch is committed
