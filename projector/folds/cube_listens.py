@@ -17,8 +17,8 @@ and raised as :class:`PoisonEvent`: the projection stops there instead of skippi
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import duckdb
 import msgspec
@@ -148,30 +148,35 @@ class ListenParser:
         )
 
     def _entries_of(self, ckeys: list[str], payloads: list[bytes]) -> list[CatalogueEntry]:
-        memo = self._entries
-        found = [memo.get(k) for k in ckeys]
-        missing = {k: i for i, k in enumerate(ckeys) if found[i] is None}
-        if not missing:
-            return cast(list[CatalogueEntry], found)  # none is None
-        if len(memo) + len(missing) > MEMO_LIMIT:  # start afresh, keeping what this step uses
-            memo.clear()
-            memo.update((k, e) for k, e in zip(ckeys, found, strict=True) if e is not None)
-        for ckey, i in missing.items():
+        def new(i: int) -> CatalogueEntry:
             ev = _SHARED.decode(payloads[i])
-            memo[ckey] = entry_of(ev.artists, ev.title, ev.album, ev.album_artist)
+            return entry_of(ev.artists, ev.title, ev.album, ev.album_artist)
+
+        memo = _resolve(self._entries, ckeys, new)
         return [memo[k] for k in ckeys]
 
     def _genre_sets_of(self, gkeys: list[str | None], payloads: list[bytes]) -> list[GenreSet | None]:
-        memo = self._genre_sets
-        missing = {k: i for i, k in enumerate(gkeys) if k is not None and k not in memo}
-        if missing:
-            if len(memo) + len(missing) > MEMO_LIMIT:  # start afresh, keeping what this step uses
-                kept = {k: memo[k] for k in gkeys if k is not None and k in memo}
-                memo.clear()
-                memo.update(kept)
-            for gkey, i in missing.items():
-                memo[gkey] = genre_set(_SHARED.decode(payloads[i]).genres)
+        memo = _resolve(self._genre_sets, gkeys, lambda i: genre_set(_SHARED.decode(payloads[i]).genres))
         return [None if k is None else memo[k] for k in gkeys]
+
+
+V = TypeVar("V")
+
+
+def _resolve(memo: dict[str, V], keys: Sequence[str | None], new: Callable[[int], V]) -> dict[str, V]:
+    """``memo``, holding every key of ``keys`` (None stands for nothing): a key it lacks gets
+    ``new(i)``, ``i`` a position where it occurs. Past :data:`MEMO_LIMIT` it starts afresh, keeping
+    what ``keys`` already found."""
+    missing = {k: i for i, k in enumerate(keys) if k is not None and k not in memo}
+    if not missing:
+        return memo
+    if len(memo) + len(missing) > MEMO_LIMIT:
+        kept = {k: memo[k] for k in keys if k is not None and k in memo}
+        memo.clear()
+        memo.update(kept)
+    for k, i in missing.items():
+        memo[k] = new(i)
+    return memo
 
 
 def _poison(listens: Sequence[tuple[int, bytes]], error: duckdb.Error | None) -> Exception:
