@@ -194,10 +194,6 @@ class CubeWrites:
     def empty(self) -> bool:
         return not (self.listens or self.enrichments or self.users or self.config)
 
-    @property
-    def listen_count(self) -> int:
-        return len(self.listens)
-
     def credit_map(self) -> dict[str, list[object]]:
         """(credit key, artist id, role) for every credit of the entries in this step that have a
         credit key (the others credit their primary artist alone)."""
