@@ -21,6 +21,7 @@ from bench.context import Context
 from bench.row import Row, unavailable
 from bench.servers import RssSampler
 from bench.stream_load import connect, consume, create_stream, load_events
+from projector.folds import cube_rows
 from projector.folds.sql_rows import catalogue_ids_of
 from projector.pull import Delivery
 from schemas.events import ListenRecorded
@@ -55,7 +56,7 @@ async def _ceiling(js: Any, n: int, path: str) -> float:
 
     async def on_batch(msgs: list[Delivery]) -> None:
         for m in msgs:
-            if m.data.startswith(b'{"type":"listen_recorded.'):
+            if isinstance(cube_rows.decode(m.data), bytes):  # a listen, as the cube tells them apart
                 ev = _DECODER.decode(m.data)
                 track_id, artist_id, album_id = catalogue_ids_of(
                     ev.artists, ev.title, ev.album, ev.album_artist
