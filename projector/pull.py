@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 
 from projector.wire import ConnectionLost, Delivery, WireConnection, status_of
 
-__all__ = ["ConsumerGone", "Delivery", "Puller", "ack_sequences", "connection_of", "servers_of"]
+__all__ = ["ConsumerGone", "Delivery", "Puller", "ack_sequences", "connection_of", "pending_of", "servers_of"]
 
 _HEARTBEAT = "100"
 _GONE = ("consumer deleted", "consumer is push based")
@@ -41,6 +41,13 @@ def ack_sequences(reply: str) -> tuple[int, int, int]:
     tokens = reply.split(".")
     i = 4 if len(tokens) == 9 else 6
     return int(tokens[i]), int(tokens[i + 1]), int(tokens[i + 2])
+
+
+def pending_of(reply: str) -> int:
+    """Messages the consumer has still to be delivered after this one (the ack subject's
+    ``<pending>``, in either of :func:`ack_sequences`' forms)."""
+    tokens = reply.split(".")
+    return int(tokens[8 if len(tokens) == 9 else 10])
 
 
 def connection_of(js: JetStreamContext) -> NATS:

@@ -25,7 +25,7 @@ from nats.js.errors import NotFoundError, ServiceUnavailableError
 from prometheus_client import Counter, Gauge
 
 from projector.poison import PoisonEvent
-from projector.pull import ConsumerGone, Delivery, Puller, ack_sequences, connection_of
+from projector.pull import ConsumerGone, Delivery, Puller, ack_sequences, connection_of, pending_of
 from projector.wire import WireError
 
 __all__ = ["InFlight", "PoisonEvent", "Projection", "Sink", "ack_sequences", "decode_all", "on_sink_thread"]
@@ -159,6 +159,8 @@ class Projection(Generic[E]):
     """Subjects the consumer takes; ``[]`` or the stream's own subjects: everything."""
     batch_size: int = 1000
     position: int = 0
+    backlog: int = 0
+    """Events of the stream after the batch being committed: how far behind the projection is."""
     failed: str | None = None
     _advanced: asyncio.Condition = field(default_factory=asyncio.Condition)
     _next_delivery: int = 1
@@ -325,6 +327,7 @@ class Projection(Generic[E]):
         self, batch: list[tuple[int, E]], prepared: object | None, last: Delivery, puller: Puller
     ) -> None:
         started = time.perf_counter()
+        self.backlog = pending_of(last.reply)
         if batch:
             applied = await self.sink.apply(batch, prepared)
             EVENTS_APPLIED.labels(self.durable).inc(applied)

@@ -93,6 +93,7 @@ async def _ours(js: Any, n: int, path: str) -> tuple[float, dict[str, Any]]:
         filter_subjects=stream_subjects("scrobbles"),
         batch_size=BATCH_SIZE,
     )
+    sink.backlog = lambda: projection.backlog
     stop = asyncio.Event()
     started = time.perf_counter()
     task = asyncio.create_task(projection.run(stop))

@@ -100,6 +100,7 @@ class _Open:
                 filter_subjects=stream_subjects(settings.nats.subject_prefix),
                 batch_size=BATCH_SIZE,
             )
+            self.sink.backlog = self._backlog
             self.running.set()
             try:
                 await self.projection.run(self.stop)
@@ -107,6 +108,9 @@ class _Open:
                 log.exception("cube projection stopped", consumer=self.sink.name)
 
         self.task = asyncio.create_task(run(), name=f"cube-projection-{self.replica_id}")
+
+    def _backlog(self) -> int:
+        return self.projection.backlog if self.projection is not None else 0
 
     async def wait_for(self, seq: int, timeout: float) -> None:
         async with asyncio.timeout(timeout):

@@ -38,7 +38,7 @@ from projector.folds.cube_rows import (
 from query_api.cube import rollup
 from schemas.events import ListenEnriched, ListensDeleted
 
-__all__ = ["ApplyResult", "CubeSink"]
+__all__ = ["FOLD_BACKLOG", "ApplyResult", "CubeSink"]
 
 _TYPES: dict[str, pa.DataType] = {
     "key": pa.int64(),
@@ -123,6 +123,12 @@ def _not_held(con: duckdb.DuckDBPyConnection, batch_listens: pa.Table) -> pa.Tab
     gone = pa.array([r[0] for r in held], pa.string())
     return batch_listens.filter(pc.invert(pc.is_in(batch_listens["listen_id"], value_set=gone)))
 
+
+FOLD_BACKLOG = 100_000
+"""A live cube this many events or more behind the stream does not fold its rollups: nobody reads
+a cube that is catching up (the query API is not ready until it is live), and folding a tail that
+keeps growing had taken about a seventh of the CPU of a cube catching up. Once it is nearly live,
+the next batch folds the whole tail at once."""
 
 KNOWN_LIMIT = 1 << 18
 """Keys or ids per kind that a sink remembers (an id costs ~60 bytes: 16 MB for a full set)."""
@@ -350,7 +356,11 @@ class CubeSink:
     """Fold the all-time rollups once this many events (and a tenth of the facts) are unsealed."""
     background_fold: bool = False
     """Fold on a thread of its own while batches go on (the live cube: a fold of 10M listens takes
-    seconds); otherwise right after the batch that made it due (replays, tests: deterministic)."""
+    seconds), and not while :attr:`backlog` is :data:`FOLD_BACKLOG` or more; otherwise right after
+    the batch that made it due (replays, tests: deterministic)."""
+    backlog: Callable[[], int] = lambda: 0
+    """Events of the stream after the batch just applied (the live cube's projection tells it:
+    :attr:`projector.runner.Projection.backlog`)."""
     _folder: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="cube-fold")
     )
@@ -424,7 +434,8 @@ class CubeSink:
         known.remember(pending)
         self.last_applied_at = datetime.now(UTC)
         if self.background_fold:
-            if self._fold_pending is None or self._fold_pending.done():
+            idle = self._fold_pending is None or self._fold_pending.done()
+            if idle and self.backlog() < FOLD_BACKLOG:  # catching up, the fold waits until nearly live
                 self._fold_pending = self._folder.submit(self.fold_if_due, position)
         else:
             self.fold_if_due(position)

@@ -9,7 +9,7 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from projector.pull import ConsumerGone, Puller, ack_sequences
+from projector.pull import ConsumerGone, Puller, ack_sequences, pending_of
 from scrobbler.embedded_nats import EmbeddedNats
 
 
@@ -32,6 +32,8 @@ async def test_every_message_once_in_order_then_the_live_tail(nats_server: Embed
             assert batch, "stalled before the end of the stream"
             assert len(batch) <= 2 * 300, "read ahead more than two requests"
             seen += [ack_sequences(m.reply)[1] for m in batch]
+            # What the consumer has still to deliver, as the server counts it (a projection's backlog).
+            assert [pending_of(m.reply) for m in batch] == [2500 - s for s in seen[-len(batch) :]]
             await asyncio.sleep(0.01)  # "work" while the next request is served
         assert seen == list(range(1, 2501))
         assert [int(m.data) for m in batch][-1] == 2499

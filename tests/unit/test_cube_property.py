@@ -454,3 +454,38 @@ def test_folds_append_their_tail_and_every_few_rewrite_one_row_per_key() -> None
                     plain.con.cursor(), kind, scope, limit=50
                 )
             assert queries.kpis(con.cursor(), scope) == queries.kpis(plain.con.cursor(), scope)
+
+
+def test_a_live_cube_far_behind_the_stream_folds_once_it_is_nearly_live() -> None:
+    """While the projection reports FOLD_BACKLOG events or more still to come, batches commit
+    without folding; the first batch applied nearly live folds the whole tail."""
+    events: list[Event] = [
+        new_listen(
+            user=("ann", "bob")[i % 2],
+            listened_at=T0 + timedelta(hours=i),
+            title=TITLES[i % 3],
+            artists=[ArtistCredit(name=ARTISTS[i % 4])],
+            received_at=T0,
+            duration_secs=60,
+        )
+        for i in range(40)
+    ]
+    path = Path(tempfile.mkdtemp()) / "cube.duckdb"
+    con, replica = open_cube(path)
+    backlog = [cube_sink.FOLD_BACKLOG]
+    sink = CubeSink(con, f"cube-{replica}", rollup_min_tail=5, background_fold=True)
+    sink.backlog = lambda: backlog[0]
+    batch = list(enumerate(events, 1))
+    for start in range(0, 30, 5):
+        sink.apply_sync(batch[start : start + 5])
+    sink._folder.submit(lambda: None).result()  # whatever was submitted has run
+    assert rollup.rollup_seq(con) == 0
+    backlog[0] = cube_sink.FOLD_BACKLOG - 1
+    sink.apply_sync(batch[30:40])
+    sink.close()  # waits for the fold
+    assert rollup.rollup_seq(con) == 40
+    plain, _ = _load(events)
+    assert queries.kpis(con.cursor(), Scope()) == queries.kpis(plain.con.cursor(), Scope())
+    plain.close()
+    for c in (con, plain.con):
+        c.close()
