@@ -408,10 +408,9 @@ def test_lb_windows() -> None:
     assert calendar.lb_window("this_month", now).since == datetime(2024, 5, 1, tzinfo=UTC)
 
 
-def test_folds_append_their_tail_and_every_few_rewrite_one_row_per_key() -> None:
-    """Most folds append the tail's aggregates (keys repeat), every COMPACT_EVERY-th rewrites the
-    rollups with one row per key; the answers are the plain cube's throughout."""
-    events: list[Event] = [
+def _hourly(n: int) -> list[Event]:
+    """``n`` listens an hour apart, alternating two users over a few artists, titles and albums."""
+    return [
         new_listen(
             user=("ann", "bob")[i % 2],
             listened_at=T0 + timedelta(hours=i),
@@ -422,8 +421,14 @@ def test_folds_append_their_tail_and_every_few_rewrite_one_row_per_key() -> None
             duration_secs=60,
             genres=(GENRES[i % 3],),
         )
-        for i in range(7 * rollup.COMPACT_EVERY)
+        for i in range(n)
     ]
+
+
+def test_folds_append_their_tail_and_every_few_rewrite_one_row_per_key() -> None:
+    """Most folds append the tail's aggregates (keys repeat), every COMPACT_EVERY-th rewrites the
+    rollups with one row per key; the answers are the plain cube's throughout."""
+    events = _hourly(7 * rollup.COMPACT_EVERY)
     path = Path(tempfile.mkdtemp()) / "cube.duckdb"
     con, replica = open_cube(path)
     sink = CubeSink(con, f"cube-{replica}")
@@ -459,17 +464,7 @@ def test_folds_append_their_tail_and_every_few_rewrite_one_row_per_key() -> None
 def test_a_live_cube_far_behind_the_stream_folds_once_it_is_nearly_live() -> None:
     """While the projection reports FOLD_BACKLOG events or more still to come, batches commit
     without folding; the first batch applied nearly live folds the whole tail."""
-    events: list[Event] = [
-        new_listen(
-            user=("ann", "bob")[i % 2],
-            listened_at=T0 + timedelta(hours=i),
-            title=TITLES[i % 3],
-            artists=[ArtistCredit(name=ARTISTS[i % 4])],
-            received_at=T0,
-            duration_secs=60,
-        )
-        for i in range(40)
-    ]
+    events = _hourly(40)
     path = Path(tempfile.mkdtemp()) / "cube.duckdb"
     con, replica = open_cube(path)
     backlog = [cube_sink.FOLD_BACKLOG]
