@@ -89,8 +89,10 @@ async def gather_status(
     engine: AsyncEngine,
     *,
     cube: tuple[str, int] | None = None,
+    cube_updated_at: datetime | None = None,
 ) -> Status:
-    """The status of the stream and the read models (``cube``: the cube's (name, position))."""
+    """The status of the stream and the read models (``cube``: the cube's (name, position);
+    ``cube_updated_at``: when its last batch committed, if the caller knows)."""
     info = await js.stream_info(settings.nats.stream)
     st = info.state
     last = int(st.last_seq or 0)
@@ -135,7 +137,11 @@ async def gather_status(
     if cube is not None:
         name, position = cube
         behind = max(last - position, 0)
-        models.append(ReadModelStatus(name=name, kind="cube", position=position, behind=behind))
+        models.append(
+            ReadModelStatus(
+                name=name, kind="cube", position=position, behind=behind, updated_at=_utc(cube_updated_at)
+            )
+        )
     return Status(generated_at=datetime.now(UTC), stream=stream, consumers=consumers, read_models=models)
 
 

@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -176,6 +177,11 @@ class Cube:
     @property
     def position(self) -> int:
         return self._open.position if self._open is not None else 0
+
+    @property
+    def updated_at(self) -> datetime | None:
+        """When this process last committed a batch to the cube (None before its first)."""
+        return self._open.sink.last_applied_at if self._open is not None else None
 
     async def _open_file(self, path: Path, *, live: bool) -> _Open:
         """Open ``path`` and start its projection; ``live`` ones tell the hub of their changes."""

@@ -29,5 +29,8 @@ async def admin_status(request: Request[Any, Any, Any]) -> Status:
     if js is None or not state.stream.connected:
         raise Unavailable("the event stream is not reachable; retry later")
     cube = state.extras.get("cube")
-    position = (cube.consumer, cube.position) if cube is not None and hasattr(cube, "consumer") else None
-    return await gather_status(js, state.settings, state.engine, cube=position)
+    if cube is None or not hasattr(cube, "consumer"):
+        return await gather_status(js, state.settings, state.engine)
+    return await gather_status(
+        js, state.settings, state.engine, cube=(cube.consumer, cube.position), cube_updated_at=cube.updated_at
+    )

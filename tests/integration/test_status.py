@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from query_api.cube import cube_extension
@@ -38,6 +39,9 @@ async def test_status_over_http_and_cli(tmp_path: Path, nats_server: EmbeddedNat
         assert sql == {**sql, "kind": "sql", "position": 120, "behind": 0}
         assert cube is not None
         assert cube["position"] == 120
+        # when this replica's cube last committed a batch: just now
+        committed = datetime.fromisoformat(cube["updated_at"])
+        assert abs((datetime.now(UTC) - committed).total_seconds()) < 60
         consumers = {c["name"]: c for c in body["consumers"]}
         assert consumers["sql"]["lag"] == 0
         assert consumers["sql"]["delivered_seq"] == 120
