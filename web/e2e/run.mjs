@@ -239,6 +239,18 @@ for (const [name, path] of [['year-in-review', `/year/${expect.year_of_most}`], 
   });
 }
 
+await check('status: the stream panel, and no library panel on a server without the analyzer', async () => {
+  await open('/status');
+  await settled();
+  await page.waitForSelector('[data-testid="status"]', { timeout: 10_000 });
+  const analyzer = await fetch(`${base}/api/v1/analyzer/summary`);
+  const panels = await page.locator('[data-testid="coverage"]').count();
+  if (analyzer.status === 404 && panels) throw new Error('a library panel for an analyzer this server lacks');
+  const position = (await page.locator('[data-testid="status-position"]').textContent())?.trim() ?? '';
+  if (!/^\d[\d,]*$/.test(position)) throw new Error(`stream position shown as "${position}"`);
+  return `analyzer ${analyzer.status}, library panels ${panels}, stream position ${position}`;
+});
+
 await check('dark theme and a phone-sized screen', async () => {
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark', deviceScaleFactor: 2 });
   const p = await phone.newPage();
