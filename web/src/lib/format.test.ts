@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { fmtDuration, fmtInt, fmtLength, fmtPct, pctChange } from './format';
+import { fmtCount, fmtDuration, fmtInt, fmtLength, fmtPct, pctChange } from './format';
 
 describe('format', () => {
+  it('counts with the right noun', () => {
+    expect(fmtCount(1, 'day')).toBe('1 day');
+    expect(fmtCount(0, 'day')).toBe('0 days');
+    expect(fmtCount(1234, 'day')).toBe('1,234 days');
+  });
+
   it('groups integers', () => {
     expect(fmtInt(1234567)).toBe('1,234,567');
     expect(fmtInt(null)).toBe('–');

@@ -8,6 +8,11 @@ export function fmtInt(n: number | null | undefined): string {
   return n === null || n === undefined || Number.isNaN(n) ? '–' : int.format(Math.round(n));
 }
 
+/** A count with its noun: "1 day", "12 days" (an English plural in -s). */
+export function fmtCount(n: number, noun: string): string {
+  return `${fmtInt(n)} ${Math.round(n) === 1 ? noun : `${noun}s`}`;
+}
+
 export function fmtCompact(n: number): string {
   return Math.abs(n) < 10000 ? fmtInt(n) : compact.format(n);
 }
