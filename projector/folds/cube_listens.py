@@ -5,7 +5,9 @@ turning those objects back into columns, had cost the cube's folding loop most o
 (about 17 µs a listen), and it held the GIL all along. Here DuckDB, in memory and on no file,
 parses a step's messages in one statement (``from_json``, C++, the GIL released) and names each
 listen's catalogue entry and genre set by a digest of the fields that decide them. Python only
-looks those digests up in two memos, and reads with msgspec and folds what it has not met yet
+looks each distinct digest of the step up in two memos (Arrow's dictionary encoding gives each
+listen the index of its digest, and each column is taken by those indices), and reads with
+msgspec and folds what it has not met yet
 (:func:`projector.folds.cube_rows.entry_of`): in a steady stream, the long tail of the catalogue,
 not every listen. A listen that comes twice in the step is kept once (the first).
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import duckdb
 import msgspec
@@ -103,10 +105,10 @@ class ListenParser:
         two keys), its catalogue entries, genre sets and users added to ``w``; None without listens."""
         if not w.listens:
             return None
-        payloads = [p for _, p in w.listens]
+        seqs, payloads = map(list, zip(*w.listens, strict=True))
         raw_listens = pa.table(  # noqa: F841  (read by the statement below)
             {
-                "seq": pa.array([s for s, _ in w.listens], pa.int64()),
+                "seq": pa.array(seqs, pa.int64()),
                 "payload": pa.array(payloads, pa.binary()).view(pa.string()),
             }
         )
@@ -123,59 +125,91 @@ class ListenParser:
                 at = pc.index_in(first, value_set=ids)
                 facts = facts.take(at)
                 payloads = [payloads[i] for i in at.to_pylist()]
+            # Python meets each distinct entry and genre set of the step once, not each listen: the
+            # columns are the distinct values' columns taken by each listen's code.
+            ckey_codes = _codes(facts["ckey"])
+            gkey_codes = _codes(facts["gkey"])
             try:
-                entries = self._entries_of(facts["ckey"].to_pylist(), payloads)
-                genre_sets = self._genre_sets_of(facts["gkey"].to_pylist(), payloads)
+                entries = self._entries_of(ckey_codes, facts["ckey"], payloads)
+                genre_sets = self._genre_sets_of(gkey_codes, facts["gkey"], payloads)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # DuckDB read more leniently
                 raise _poison(w.listens, None) from exc
         w.entries.update({e.key: e for e in entries})
-        w.genre_sets.update({g.key: g for g in genre_sets if g is not None})
+        w.genre_sets.update({g.key: g for g in genre_sets})
         w.users.update(pc.unique(facts["user_name"]).to_pylist())
         track_ids, artist_ids, album_ids, credit_keys = zip(*[e.columns for e in entries], strict=True)
+        ckeys, gkeys = ckey_codes.indices, gkey_codes.indices
         return pa.table(
             {
                 "listen_id": facts["listen_id"],
                 "user_name": facts["user_name"],
                 "listened_at": facts["listened_at"],
-                "track_id": pa.array(track_ids, pa.int64()),
-                "artist_id": pa.array(artist_ids, pa.int64()),
-                "album_id": pa.array(album_ids, pa.int64()),
+                "track_id": pa.array(track_ids, pa.int64()).take(ckeys),
+                "artist_id": pa.array(artist_ids, pa.int64()).take(ckeys),
+                "album_id": pa.array(album_ids, pa.int64()).take(ckeys),
                 "duration_secs": facts["duration_secs"],
                 "stream_seq": facts["stream_seq"],
-                CREDIT_KEY: pa.array(credit_keys, pa.int64()),
-                GENRE_KEY: pa.array([None if g is None else g.key for g in genre_sets], pa.int64()),
+                CREDIT_KEY: pa.array(credit_keys, pa.int64()).take(ckeys),
+                GENRE_KEY: pa.array([g.key for g in genre_sets], pa.int64()).take(gkeys),
             }
         )
 
-    def _entries_of(self, ckeys: list[str], payloads: list[bytes]) -> list[CatalogueEntry]:
+    def _entries_of(
+        self, codes: pa.DictionaryArray, ckeys: pa.ChunkedArray, payloads: list[bytes]
+    ) -> list[CatalogueEntry]:
+        """The entry of each distinct key of ``codes``, in the order of its dictionary."""
+
         def new(i: int) -> CatalogueEntry:
             ev = _SHARED.decode(payloads[i])
             return entry_of(ev.artists, ev.title, ev.album, ev.album_artist)
 
-        memo = _resolve(self._entries, ckeys, new)
-        return [memo[k] for k in ckeys]
+        keys = codes.dictionary.to_pylist()
+        memo = _resolve(self._entries, keys, _first_at(codes, ckeys), new)
+        return [memo[k] for k in keys]
 
-    def _genre_sets_of(self, gkeys: list[str | None], payloads: list[bytes]) -> list[GenreSet | None]:
-        memo = _resolve(self._genre_sets, gkeys, lambda i: genre_set(_SHARED.decode(payloads[i]).genres))
-        return [None if k is None else memo[k] for k in gkeys]
+    def _genre_sets_of(
+        self, codes: pa.DictionaryArray, gkeys: pa.ChunkedArray, payloads: list[bytes]
+    ) -> list[GenreSet]:
+        """The genre set of each distinct key of ``codes`` (nulls, listens without genres, are no key)."""
+        keys = codes.dictionary.to_pylist()
+        memo = _resolve(
+            self._genre_sets,
+            keys,
+            _first_at(codes, gkeys),
+            lambda i: genre_set(_SHARED.decode(payloads[i]).genres),
+        )
+        return [memo[k] for k in keys]
+
+
+def _codes(keys: pa.ChunkedArray) -> pa.DictionaryArray:
+    """``keys`` as a dictionary array: each distinct key once, and each listen's index into them."""
+    return cast(pa.DictionaryArray, pc.dictionary_encode(keys.combine_chunks()))
+
+
+def _first_at(codes: pa.DictionaryArray, keys: pa.ChunkedArray) -> Callable[[], list[int]]:
+    """Where each distinct key of ``codes`` first occurs in ``keys`` (computed when asked)."""
+    return lambda: cast(list[int], pc.index_in(codes.dictionary, value_set=keys).to_pylist())
 
 
 V = TypeVar("V")
 
 
-def _resolve(memo: dict[str, V], keys: Sequence[str | None], new: Callable[[int], V]) -> dict[str, V]:
-    """``memo``, holding every key of ``keys`` (None stands for nothing): a key it lacks gets
-    ``new(i)``, ``i`` a position where it occurs. Past :data:`MEMO_LIMIT` it starts afresh, keeping
-    what ``keys`` already found."""
-    missing = {k: i for i, k in enumerate(keys) if k is not None and k not in memo}
+def _resolve(
+    memo: dict[str, V], keys: Sequence[str], first_at: Callable[[], list[int]], new: Callable[[int], V]
+) -> dict[str, V]:
+    """``memo``, holding every key of ``keys`` (distinct): a key it lacks gets ``new(i)``, ``i`` the
+    position ``first_at()`` gives it. Past :data:`MEMO_LIMIT` it starts afresh, keeping what
+    ``keys`` already found."""
+    missing = [j for j, k in enumerate(keys) if k not in memo]
     if not missing:
         return memo
     if len(memo) + len(missing) > MEMO_LIMIT:
-        kept = {k: memo[k] for k in keys if k is not None and k in memo}
+        kept = {k: memo[k] for k in keys if k in memo}
         memo.clear()
         memo.update(kept)
-    for k, i in missing.items():
-        memo[k] = new(i)
+    at = first_at()
+    for j in missing:
+        memo[keys[j]] = new(at[j])
     return memo
 
 
