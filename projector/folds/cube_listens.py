@@ -163,22 +163,15 @@ class ListenParser:
             ev = _SHARED.decode(payloads[i])
             return entry_of(ev.artists, ev.title, ev.album, ev.album_artist)
 
-        keys = codes.dictionary.to_pylist()
-        memo = _resolve(self._entries, keys, _first_at(codes, ckeys), new)
-        return [memo[k] for k in keys]
+        return _resolve(self._entries, codes, ckeys, new)
 
     def _genre_sets_of(
         self, codes: pa.DictionaryArray, gkeys: pa.ChunkedArray, payloads: list[bytes]
     ) -> list[GenreSet]:
         """The genre set of each distinct key of ``codes`` (nulls, listens without genres, are no key)."""
-        keys = codes.dictionary.to_pylist()
-        memo = _resolve(
-            self._genre_sets,
-            keys,
-            _first_at(codes, gkeys),
-            lambda i: genre_set(_SHARED.decode(payloads[i]).genres),
+        return _resolve(
+            self._genre_sets, codes, gkeys, lambda i: genre_set(_SHARED.decode(payloads[i]).genres)
         )
-        return [memo[k] for k in keys]
 
 
 def _codes(keys: pa.ChunkedArray) -> pa.DictionaryArray:
@@ -186,31 +179,27 @@ def _codes(keys: pa.ChunkedArray) -> pa.DictionaryArray:
     return cast(pa.DictionaryArray, pc.dictionary_encode(keys.combine_chunks()))
 
 
-def _first_at(codes: pa.DictionaryArray, keys: pa.ChunkedArray) -> Callable[[], list[int]]:
-    """Where each distinct key of ``codes`` first occurs in ``keys`` (computed when asked)."""
-    return lambda: cast(list[int], pc.index_in(codes.dictionary, value_set=keys).to_pylist())
-
-
 V = TypeVar("V")
 
 
 def _resolve(
-    memo: dict[str, V], keys: Sequence[str], first_at: Callable[[], list[int]], new: Callable[[int], V]
-) -> dict[str, V]:
-    """``memo``, holding every key of ``keys`` (distinct): a key it lacks gets ``new(i)``, ``i`` the
-    position ``first_at()`` gives it. Past :data:`MEMO_LIMIT` it starts afresh, keeping what
-    ``keys`` already found."""
+    memo: dict[str, V], codes: pa.DictionaryArray, column: pa.ChunkedArray, new: Callable[[int], V]
+) -> list[V]:
+    """The value of each distinct key of ``codes`` (the dictionary of ``column``), in its order.
+
+    A key ``memo`` lacks gets ``new(i)``, ``i`` where it first occurs in ``column``, and is kept.
+    Past :data:`MEMO_LIMIT` the memo starts afresh, keeping what these keys already found."""
+    keys: list[str] = codes.dictionary.to_pylist()
     missing = [j for j, k in enumerate(keys) if k not in memo]
-    if not missing:
-        return memo
-    if len(memo) + len(missing) > MEMO_LIMIT:
-        kept = {k: memo[k] for k in keys if k in memo}
-        memo.clear()
-        memo.update(kept)
-    at = first_at()
-    for j in missing:
-        memo[keys[j]] = new(at[j])
-    return memo
+    if missing:
+        if len(memo) + len(missing) > MEMO_LIMIT:
+            kept = {k: memo[k] for k in keys if k in memo}
+            memo.clear()
+            memo.update(kept)
+        first: list[int] = pc.index_in(codes.dictionary, value_set=column).to_pylist()
+        for j in missing:
+            memo[keys[j]] = new(first[j])
+    return [memo[k] for k in keys]
 
 
 def _poison(listens: Sequence[tuple[int, bytes]], error: duckdb.Error | None) -> Exception:
