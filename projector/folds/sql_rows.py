@@ -8,7 +8,8 @@ step, so a batch without tombstones is one multi-row write per table. No I/O, no
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -158,13 +159,14 @@ def catalogue_ids_of(
 Catalogue = tuple[int, int, int | None, tuple[int, ...]]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def catalogue_of(
     artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
 ) -> Catalogue:
     """(track id, primary artist id, album id, artist id of each credit).
 
-    Not memoised here: the projector's memory must stay flat, and :func:`stable_id` is already
-    cached per name; the cube memoises whole entries (:mod:`projector.folds.cube_rows`).
+    Memoised, bounded (memory stays flat): the same catalogue entries recur in every batch, and
+    one lookup here costs a fifth of the three to five :func:`stable_id` lookups it replaces.
     """
     ids = catalogue_ids_of(artists, title, album, album_artist)
     return (*ids, tuple(stable_id("artist", c.name) for c in artists))
@@ -228,15 +230,21 @@ def _add_listen(w: Writes, seq: int, ev: ListenRecorded) -> None:
     )
 
 
-def _add_genres(w: Writes, listen: str, names: Iterable[str]) -> None:
-    seen: set[int] = set()
+@functools.lru_cache(maxsize=1 << 14)
+def genre_ids(names: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    """(id, name) of each distinct genre of ``names``, first spelling kept; memoised (bounded):
+    a catalogue has few genre sets, each met again in every batch."""
+    seen: dict[int, str] = {}
     for name in names:
-        gid = stable_id("genre", name)
-        if gid in seen:
-            continue
-        seen.add(gid)
-        if gid not in w.genres:
-            w.genres[gid] = (gid, name)
+        seen.setdefault(stable_id("genre", name), name)
+    return tuple(seen.items())
+
+
+def _add_genres(w: Writes, listen: str, names: tuple[str, ...]) -> None:
+    genres = w.genres
+    for gid, name in genre_ids(names):
+        if gid not in genres:
+            genres[gid] = (gid, name)
         w.listen_genres.append((listen, gid))
 
 
