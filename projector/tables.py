@@ -127,7 +127,6 @@ listens = Table(
     Column("stream_seq", BigInteger, nullable=False),
     Index("ix_listens_user_time", "user_name", "listened_at"),
     Index("ix_listens_time", "listened_at"),
-    Index("ix_listens_seq", "stream_seq"),
     **_MYSQL,
 )
 
@@ -136,7 +135,7 @@ listen_artists = Table(
     metadata,
     Column("listen_id", String(36), primary_key=True),
     Column("position", Integer, primary_key=True, autoincrement=False),
-    Column("artist_id", BigInteger, nullable=False, index=True),
+    Column("artist_id", BigInteger, nullable=False),
     Column("role", String(16), nullable=False),
     **_MYSQL,
 )
@@ -146,7 +145,6 @@ listen_genres = Table(
     metadata,
     Column("listen_id", String(36), primary_key=True),
     Column("genre_id", BigInteger, primary_key=True, autoincrement=False),
-    Index("ix_listen_genres_genre", "genre_id"),
     **_MYSQL,
 )
 
