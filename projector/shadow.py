@@ -19,7 +19,7 @@ into keyed tables, and the projection carries on as it does on a live database.
 
 ``projection_checkpoint`` is one of the swapped tables, so the position travels with the rows.
 
-A SQLite shadow is filled on a thread of its own (:func:`projector.db.create_writer`) without
+A SQLite shadow is filled by a process of its own (:mod:`projector.writer_process`) without
 waiting for the disk: it is scratch until the switch, whose transaction on the live file is as
 durable as every other. Its commits survive the replay being killed; a shadow left by an earlier
 boot of the machine is started again instead of resumed.
@@ -27,6 +27,7 @@ boot of the machine is started again instead of resumed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -35,14 +36,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
-from sqlalchemy import Engine, delete, inspect, text
+from sqlalchemy import delete, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from projector import checkpoint, heap
-from projector.db import BULK_CACHE_KIB, create_engine, create_writer, upsert
+from projector.db import BULK_CACHE_KIB, create_engine, upsert
 from projector.migrate import migrate
 from projector.tables import projection_checkpoint
+from projector.writer_process import WriterProcess
 
 __all__ = ["REPLAY_CHECKPOINT", "Shadow"]
 
@@ -86,8 +88,9 @@ class Shadow:
             self.db = f"{self.live_db}_replay"
             self.dsn = url.set(database=self.db).render_as_string(hide_password=False)
         self.engine: AsyncEngine | None = None
-        self.writer: Engine | None = None
-        """The SQLite shadow's writer (:func:`projector.db.create_writer`), None for MariaDB."""
+        self.writer: WriterProcess | None = None
+        """The SQLite shadow's writer, a process of its own (:mod:`projector.writer_process`);
+        None for MariaDB."""
         self.heaps = False
         """The shadow's big tables are heaps (:mod:`projector.heap`), as a SQLite shadow starts."""
 
@@ -136,8 +139,8 @@ class Shadow:
                 self._marker_path().write_text(boot)
             position = 0
         self.engine = create_engine(self.dsn, bulk=True)
-        self.writer = create_writer(self.dsn, bulk=True, synced=boot is None)
         if self.path is not None:
+            self.writer = WriterProcess(self.dsn, synced=boot is None)
             async with self.engine.connect() as conn:
                 self.heaps = await conn.run_sync(heap.has_heaps)
         return position
@@ -170,7 +173,7 @@ class Shadow:
 
     async def close(self) -> None:
         if self.writer is not None:
-            self.writer.dispose()
+            await asyncio.to_thread(self.writer.close)
             self.writer = None
         if self.engine is not None:
             await self.engine.dispose()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 from sqlalchemy import Connection, Engine, and_, delete, select, update
@@ -32,7 +32,10 @@ from projector.tables import (
 )
 from schemas.events import Event, decode_event
 
-__all__ = ["SqlSink"]
+if TYPE_CHECKING:
+    from projector.writer_process import WriterProcess
+
+__all__ = ["Rendered", "SqlSink", "commit_steps"]
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +69,7 @@ class KnownIds:
 
 
 @dataclass(frozen=True)
-class _Rendered:
+class Rendered:
     """A write step with its multi-row inserts rendered for the driver."""
 
     step: Writes
@@ -74,12 +77,21 @@ class _Rendered:
     catalogue: dict[str, list[Any]]
     """Catalogue keys the inserts send, remembered once committed."""
 
+    def without_params(self) -> Rendered:
+        """The step with its statements' parameters left out (sent apart, see
+        :mod:`projector.writer_process`)."""
+        return Rendered(self.step, [(sql, ()) for sql, _ in self.inserts], self.catalogue)
+
+    def with_params(self, params: Iterator[tuple[Any, ...]]) -> Rendered:
+        """:meth:`without_params` undone: each statement takes the next parameters."""
+        return Rendered(self.step, [(sql, next(params)) for sql, _ in self.inserts], self.catalogue)
+
 
 _CATALOGUE = (users, artists, albums, tracks, genres)
 _FACTS = (listens, listen_artists, listen_genres, tokens)
 
 
-def _render(dialect: Dialect, w: Writes, known: KnownIds) -> _Rendered:
+def _render(dialect: Dialect, w: Writes, known: KnownIds) -> Rendered:
     inserts: list[Statement] = []
     catalogue: dict[str, list[Any]] = {}
     for table in _CATALOGUE:
@@ -91,10 +103,10 @@ def _render(dialect: Dialect, w: Writes, known: KnownIds) -> _Rendered:
         inserts += render_insert_ignoring_duplicates(
             dialect, table, COLUMNS[table.name], w.inserted(table.name)
         )
-    return _Rendered(w, inserts, catalogue)
+    return Rendered(w, inserts, catalogue)
 
 
-def _write(conn: Connection, r: _Rendered, *, heaps: bool) -> None:
+def _write(conn: Connection, r: Rendered, *, heaps: bool) -> None:
     w = r.step
     execute_all(conn, r.inserts)
     upsert_rows(conn, config, list(w.config.values()), ["value", "secret", "updated_at"])
@@ -149,6 +161,9 @@ class SqlSink:
     writer: Engine | None = None
     """A SQLite file's synchronous engine (:func:`projector.db.create_writer`): each batch's
     transaction then runs whole on a worker thread, while the event loop folds the next batch."""
+    remote: WriterProcess | None = None
+    """A SQLite file written by a process of its own (:mod:`projector.writer_process`: a replay's
+    shadow); it tracks the heaps itself."""
     heaps: bool = False
     """The database's big tables are heaps (:mod:`projector.heap`: a replay's SQLite shadow); the
     first tombstone seals them."""
@@ -165,7 +180,7 @@ class SqlSink:
     def decode(self, data: bytes) -> Event:
         return decode_event(data)
 
-    def prepare(self, batch: Sequence[tuple[int, Event]]) -> list[Delete | _Rendered]:
+    def prepare(self, batch: Sequence[tuple[int, Event]]) -> list[Delete | Rendered]:
         """The batch folded (:func:`projector.folds.sql_rows.plan`) and its inserts rendered, for
         :meth:`apply`: pure, so a driver prepares the next batch while this one commits."""
         return [
@@ -199,7 +214,9 @@ class SqlSink:
     async def _apply_once(self, batch: Sequence[tuple[int, Event]], prepared: object | None) -> int:
         if not batch:
             return 0
-        if self.writer is not None:
+        if self.remote is not None:
+            applied, sent = await self._apply_remote(self.remote, batch, prepared)
+        elif self.writer is not None:
             applied, sent = await asyncio.to_thread(self._apply_on_writer, batch, prepared)
         else:
             async with self.engine.begin() as conn:
@@ -225,17 +242,56 @@ class SqlSink:
         if not fresh:
             return 0, {}
         steps = prepared if isinstance(prepared, list) and len(fresh) == len(batch) else self.prepare(fresh)
-        sent: dict[str, list[Any]] = {}
-        for step in steps:
-            if isinstance(step, Delete):
-                if self.heaps:
-                    # A failed transaction ends the replay; a resumed one sees what was committed.
-                    heap.seal(conn)
-                    self.heaps = False
-                _delete(conn, step)
-            else:
-                _write(conn, step, heaps=self.heaps)
-                for table, keys in step.catalogue.items():
-                    sent.setdefault(table, []).extend(keys)
-        checkpoint.write(conn, self.name, fresh[-1][0])
-        return len(fresh), sent
+        self.heaps = commit_steps(conn, self.name, steps, fresh[-1][0], heaps=self.heaps)
+        return len(fresh), _sent(steps)
+
+    async def _apply_remote(
+        self, remote: WriterProcess, batch: Sequence[tuple[int, Event]], prepared: object | None
+    ) -> tuple[int, dict[str, list[Any]]]:
+        """:meth:`_transaction` in the writer process: the steps travel without the rows their
+        statements already hold."""
+        steps = prepared if isinstance(prepared, list) else self.prepare(batch)
+        while True:
+            status, value = await remote.apply(
+                self.name, batch[0][0], batch[-1][0], [_for_pipe(s) for s in steps]
+            )
+            if status == "applied":
+                return (len(batch), _sent(steps)) if value else (0, {})
+            # The checkpoint covers part of the batch (a resumed run): plan the rest again.
+            batch = [(seq, ev) for seq, ev in batch if seq > value]
+            steps = self.prepare(batch)
+
+
+def _sent(steps: Sequence[Delete | Rendered]) -> dict[str, list[Any]]:
+    """The catalogue keys the steps' inserts send."""
+    sent: dict[str, list[Any]] = {}
+    for step in steps:
+        if isinstance(step, Rendered):
+            for table, keys in step.catalogue.items():
+                sent.setdefault(table, []).extend(keys)
+    return sent
+
+
+def _for_pipe(step: Delete | Rendered) -> Delete | Rendered:
+    """``step`` without what its rendered inserts already hold (what the writer process needs)."""
+    if isinstance(step, Delete):
+        return step
+    return Rendered(step.step.without_rows(), step.inserts, {})
+
+
+def commit_steps(
+    conn: Connection, name: str, steps: Sequence[Delete | Rendered], last: int, *, heaps: bool
+) -> bool:
+    """Apply planned steps and move checkpoint ``name`` to ``last``, in ``conn``'s transaction;
+    whether the tables are still heaps afterwards (the first tombstone seals them)."""
+    for step in steps:
+        if isinstance(step, Delete):
+            if heaps:
+                # A failed transaction ends the replay; a resumed one sees what was committed.
+                heap.seal(conn)
+                heaps = False
+            _delete(conn, step)
+        else:
+            _write(conn, step, heaps=heaps)
+    checkpoint.write(conn, name, last)
+    return heaps

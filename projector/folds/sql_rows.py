@@ -126,6 +126,16 @@ class Writes:
             )
         )
 
+    def without_rows(self) -> Writes:
+        """The writes that are not inserted rows (what remains once those are rendered)."""
+        return Writes(
+            config=self.config,
+            jobs=self.jobs,
+            token_revocations=self.token_revocations,
+            passwords=self.passwords,
+            mbid_updates=self.mbid_updates,
+        )
+
     def inserted(self, table: str) -> list[Values]:
         """The rows to insert into ``table`` (a name of :data:`COLUMNS`)."""
         rows: dict[Any, Values] | list[Values] = getattr(self, table)

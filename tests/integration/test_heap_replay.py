@@ -25,6 +25,7 @@ from projector.db import create_engine as create_async
 from projector.db import create_writer
 from projector.sql_sink import SqlSink
 from projector.tables import config, metadata
+from projector.writer_process import WriterProcess
 from schemas.events import ArtistCredit, ConfigChanged, Event, ListenEnriched, ListensDeleted
 from schemas.identity import listen_id
 from schemas.listens import new_listen
@@ -125,19 +126,26 @@ def _database(path: Path, *, heaps: bool) -> Engine:
     return engine
 
 
-async def _project(path: Path, batches: list[list[tuple[int, Event]]], *, heaps: bool) -> bool:
-    """Project the batches into a new database at ``path``; whether its tables are still heaps."""
+async def _project(
+    path: Path, batches: list[list[tuple[int, Event]]], *, heaps: bool, remote: bool = False
+) -> bool:
+    """Project the batches into a new database at ``path``, written on a thread or (``remote``)
+    by a writer process as a replay's shadow is; whether its tables are still heaps."""
     _database(path, heaps=heaps).dispose()
     dsn = f"sqlite+aiosqlite:///{path}"
     engine = create_async(dsn)
-    sink = SqlSink(engine, "sql", writer=create_writer(dsn), heaps=heaps)
+    writer = WriterProcess(dsn, synced=True) if remote else None
+    sink = SqlSink(engine, "sql", writer=None if remote else create_writer(dsn), remote=writer, heaps=heaps)
     try:
         for batch in batches:
             await sink.apply(batch, sink.prepare(batch))
+        async with engine.connect() as conn:
+            return await conn.run_sync(heap.has_heaps)
     finally:
         await sink.close()
+        if writer is not None:
+            writer.close()
         await engine.dispose()
-    return sink.heaps
 
 
 def _rows(engine: Engine, tables: tuple[Table, ...] = heap.HEAP_TABLES) -> dict[str, list[tuple[Any, ...]]]:
@@ -154,10 +162,29 @@ def _rows(engine: Engine, tables: tuple[Table, ...] = heap.HEAP_TABLES) -> dict[
 def test_heaps_filled_equal_rows_projected_one_at_a_time(
     events: list[Event], cuts: list[int], heap_cuts: list[int]
 ) -> None:
+    _check(events, cuts, heap_cuts, remote=False)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=streams,
+    cuts=st.lists(st.integers(0, 40), max_size=4),
+    heap_cuts=st.lists(st.integers(0, 40), max_size=4),
+)
+def test_heaps_written_by_the_writer_process_equal_rows_projected_one_at_a_time(
+    events: list[Event], cuts: list[int], heap_cuts: list[int]
+) -> None:
+    """The same through :class:`projector.writer_process.WriterProcess`, as a replay writes."""
+    _check(events, cuts, heap_cuts, remote=True)
+
+
+def _check(events: list[Event], cuts: list[int], heap_cuts: list[int], *, remote: bool) -> None:
     with TemporaryDirectory() as tmp:
         d = Path(tmp)
         asyncio.run(_project(d / "live.db", _batches(events, cuts), heaps=False))
-        still_heaps = asyncio.run(_project(d / "shadow.db", _batches(events, heap_cuts), heaps=True))
+        still_heaps = asyncio.run(
+            _project(d / "shadow.db", _batches(events, heap_cuts), heaps=True, remote=remote)
+        )
         assert still_heaps == (not any(isinstance(e, ListensDeleted) for e in events))
         if still_heaps:
             target = _database(d / "switched.db", heaps=False)

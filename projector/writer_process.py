@@ -1,0 +1,156 @@
+"""A SQLite file written by a process of its own: a replay's shadow, filled beside the fold.
+
+A replay's process folds the next batch on its event loop while the previous one commits. On a
+thread, that commit shares the fold's GIL: pysqlite binds every parameter (about 27 a listen)
+holding it, so the fold and the writer mostly took turns. In a child process the transaction runs
+on the other core: the fold pickles each batch's rendered statements (about a microsecond a
+listen), and the child unpickles them and runs the same transaction the thread ran
+(:func:`projector.sql_sink.commit_steps`), checkpoint included.
+
+Nothing changes for durability or resumption: each batch is one transaction of the child's
+connection, with its checkpoint; the parent counts a batch applied only once the child answers
+after the commit. If the parent dies, the child finishes the transaction it is in (or SQLite rolls
+it back) and exits at the end of its pipe; a resumed replay reads the checkpoint as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+import msgspec
+
+from projector import checkpoint, heap
+from projector.db import create_writer
+from projector.sql_sink import Rendered, commit_steps
+
+__all__ = ["WriterProcess", "WriterProcessError"]
+
+_CONTEXT = multiprocessing.get_context("spawn")
+"""A fresh interpreter: forking a process that runs an event loop and threads is not safe."""
+_STOP_WAIT_S = 30.0
+
+
+class WriterProcessError(RuntimeError):
+    """The child's transaction failed (rolled back); the message names the error."""
+
+
+Request = tuple[str, int, int, Sequence[Any]]
+"""(checkpoint name, first and last stream sequence of the batch, the planned steps)."""
+
+_PARAMS = msgspec.msgpack.Encoder()
+_PARAMS_OF = msgspec.msgpack.Decoder(list[tuple[Any, ...]])
+
+
+def _send(pipe: Connection, request: Request | None) -> None:
+    """A request in two messages: the steps pickled without their statements' parameters, then
+    every parameter tuple in msgpack (about six times faster to encode than pickle, and the
+    batch's bulk: about 27 values a listen)."""
+    if request is None:
+        pipe.send(None)
+        return
+    name, first, last, steps = request
+    params: list[tuple[Any, ...]] = []
+    bare: list[Any] = []
+    for step in steps:
+        if isinstance(step, Rendered):
+            params += [p for _, p in step.inserts]
+            step = step.without_params()
+        bare.append(step)
+    pipe.send((name, first, last, bare))
+    pipe.send_bytes(_PARAMS.encode(params))
+
+
+def _receive(pipe: Connection) -> Request | None:
+    head = pipe.recv()
+    if head is None:
+        return None
+    name, first, last, bare = head
+    params = iter(_PARAMS_OF.decode(pipe.recv_bytes()))
+    steps = [s.with_params(params) if isinstance(s, Rendered) else s for s in bare]
+    return name, first, last, steps
+
+
+def _serve(pipe: Connection, dsn: str, synced: bool) -> None:
+    """The child: apply each batch it is sent in one transaction, answer how it went."""
+    engine = create_writer(dsn, bulk=True, synced=synced)
+    assert engine is not None
+    with engine.connect() as conn:
+        heaps = heap.has_heaps(conn)
+    try:
+        while True:
+            try:
+                request = _receive(pipe)
+            except EOFError:
+                return  # the parent is gone
+            if request is None:
+                return
+            name, first, last, steps = request
+            try:
+                with engine.begin() as conn:
+                    done = checkpoint.read(conn, name, for_update=True)
+                    if last <= done:
+                        answer: tuple[str, Any] = ("applied", 0)
+                    elif first <= done:
+                        answer = ("stale", done)  # nothing written: the parent re-plans the rest
+                    else:
+                        heaps = commit_steps(conn, name, steps, last, heaps=heaps)
+                        answer = ("applied", 1)
+            except Exception as exc:  # noqa: BLE001  (every failure goes back to the parent)
+                answer = ("error", f"{type(exc).__name__}: {exc}")
+            try:
+                pipe.send(answer)
+            except (BrokenPipeError, OSError):
+                return
+    finally:
+        engine.dispose()
+
+
+class WriterProcess:
+    """The writer of a SQLite file, in a child process (see the module docstring)."""
+
+    def __init__(self, dsn: str, *, synced: bool) -> None:
+        self._pipe, child = _CONTEXT.Pipe()
+        self._process = _CONTEXT.Process(
+            target=_serve, args=(child, dsn, synced), name="sqlite-writer", daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._lock = threading.Lock()
+
+    def _call(self, request: Request) -> tuple[str, int]:
+        with self._lock:
+            _send(self._pipe, request)
+            try:
+                answer: tuple[str, Any] = self._pipe.recv()
+            except EOFError as exc:
+                raise WriterProcessError(
+                    f"the writer process died (exit code {self._process.exitcode})"
+                ) from exc
+        if answer[0] == "error":
+            raise WriterProcessError(str(answer[1]))
+        return answer[0], int(answer[1])
+
+    async def apply(self, name: str, first: int, last: int, steps: Sequence[Any]) -> tuple[str, int]:
+        """Run the batch ``first``..``last`` in one transaction with checkpoint ``name``:
+        ``("applied", 1)``, ``("applied", 0)`` when the checkpoint already covers it, or
+        ``("stale", position)`` when it covers part of it (nothing written)."""
+        return await asyncio.to_thread(self._call, (name, first, last, steps))
+
+    def close(self) -> None:
+        """Let the child finish and exit (it holds no transaction between batches)."""
+        if self._process.is_alive():
+            try:
+                with self._lock:
+                    _send(self._pipe, None)
+            except (BrokenPipeError, OSError):
+                pass
+            self._process.join(_STOP_WAIT_S)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+        self._pipe.close()
