@@ -157,13 +157,18 @@ class RssSampler:
         procs = {name: psutil.Process(pid) for name, pid in self.pids.items()}
         started = time.monotonic()
 
+        def sample(name: str, p: psutil.Process) -> None:
+            with contextlib.suppress(psutil.Error):
+                self.samples.setdefault(name, []).append((time.monotonic() - started, p.memory_info().rss))
+
         def loop() -> None:
             while not self._stop.is_set():
                 for name, p in procs.items():
+                    sample(name, p)
+                    # A process's own children (a replay's cube and SQLite writer) count apart.
                     with contextlib.suppress(psutil.Error):
-                        self.samples.setdefault(name, []).append(
-                            (time.monotonic() - started, p.memory_info().rss)
-                        )
+                        for child in p.children(recursive=True):
+                            sample(f"{name} child {child.pid}", child)
                 self._stop.wait(self.interval)
 
         self._thread = threading.Thread(target=loop, daemon=True)
