@@ -24,7 +24,16 @@ from nats.js import JetStreamContext
 
 from projector.wire import ConnectionLost, Delivery, WireConnection, status_of
 
-__all__ = ["ConsumerGone", "Delivery", "Puller", "ack_sequences", "connection_of", "pending_of", "servers_of"]
+__all__ = [
+    "ConsumerGone",
+    "Delivery",
+    "Puller",
+    "ack_sequences",
+    "connection_of",
+    "pending_of",
+    "servers_of",
+    "stream_seq_of",
+]
 
 _HEARTBEAT = "100"
 _GONE = ("consumer deleted", "consumer is push based")
@@ -41,6 +50,12 @@ def ack_sequences(reply: str) -> tuple[int, int, int]:
     tokens = reply.split(".")
     i = 4 if len(tokens) == 9 else 6
     return int(tokens[i]), int(tokens[i + 1]), int(tokens[i + 2])
+
+
+def stream_seq_of(reply: str) -> int:
+    """The stream sequence alone of :func:`ack_sequences` (range reads need no more)."""
+    tokens = reply.split(".")
+    return int(tokens[5 if len(tokens) == 9 else 7])
 
 
 def pending_of(reply: str) -> int:

@@ -12,15 +12,15 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
+import msgspec
 import nats.errors
 import structlog
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from projector.pull import Puller, ack_sequences, connection_of
+from projector.pull import Puller, connection_of, stream_seq_of
 from projector.wire import header_value
 
 __all__ = ["StoredMsg", "covers_stream", "read_range", "stream_bounds"]
@@ -28,9 +28,9 @@ __all__ = ["StoredMsg", "covers_stream", "read_range", "stream_bounds"]
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMsg:
-    """One message of the stream as stored."""
+class StoredMsg(msgspec.Struct, frozen=True, gc=False):
+    """One message of the stream as stored (a struct: a fifth of a frozen dataclass's cost to
+    make, once a message in every range read)."""
 
     seq: int
     subject: str
@@ -107,7 +107,7 @@ async def read_range(
                 out: list[StoredMsg] = []
                 hole = False
                 for msg in msgs:
-                    seq = ack_sequences(msg.reply)[1]
+                    seq = stream_seq_of(msg.reply)
                     if seq < expected:
                         continue
                     if seq > expected and retried_at != expected:
@@ -117,7 +117,7 @@ async def read_range(
                         break
                     if seq > last:
                         break
-                    out.append(StoredMsg(seq=seq, subject=msg.subject, data=msg.data, headers=msg.headers))
+                    out.append(StoredMsg(seq, msg.subject, msg.data, msg.headers))
                     expected = seq + 1
                 if out:
                     yield out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from projector.pull import ack_sequences, pending_of
+from projector.pull import ack_sequences, pending_of, stream_seq_of
 
 OLD = "$JS.ACK.SCROBBLES.cube-1.1.4321.17.1733212345000000000.250000"
 """``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>``"""
@@ -18,3 +18,4 @@ def test_both_forms_give_the_same_sequences_and_backlog(reply: str) -> None:
     assert (stream_seq, consumer_seq) == (4321, 17)
     assert delivered == (1 if reply is OLD else 2)
     assert pending_of(reply) == 250_000
+    assert stream_seq_of(reply) == stream_seq
