@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,7 +35,7 @@ from schemas.events import Event, decode_event
 if TYPE_CHECKING:
     from projector.writer_process import WriterProcess
 
-__all__ = ["Rendered", "SqlSink", "commit_steps"]
+__all__ = ["INSERTED", "Planned", "Rendered", "SqlSink", "commit_steps"]
 
 log = structlog.get_logger(__name__)
 
@@ -77,33 +77,45 @@ class Rendered:
     catalogue: dict[str, list[Any]]
     """Catalogue keys the inserts send, remembered once committed."""
 
-    def without_params(self) -> Rendered:
-        """The step with its statements' parameters left out (sent apart, see
-        :mod:`projector.writer_process`)."""
-        return Rendered(self.step, [(sql, ()) for sql, _ in self.inserts], self.catalogue)
 
-    def with_params(self, params: Iterator[tuple[Any, ...]]) -> Rendered:
-        """:meth:`without_params` undone: each statement takes the next parameters."""
-        return Rendered(self.step, [(sql, next(params)) for sql, _ in self.inserts], self.catalogue)
+@dataclass(frozen=True)
+class Planned:
+    """A write step with the rows each table of :data:`INSERTED` receives (catalogue rows this
+    process has not sent before), to be rendered by whoever writes them: a replay's writer
+    process renders them itself (:mod:`projector.writer_process`), off the folding thread."""
 
+    step: Writes
+    rows: dict[str, list[Values]]
+    catalogue: dict[str, list[Any]]
+    """Catalogue keys the rows send, remembered once committed."""
+
+    def rendered(self, dialect: Dialect) -> Rendered:
+        inserts: list[Statement] = []
+        for table in INSERTED:
+            inserts += render_insert_ignoring_duplicates(
+                dialect, table, COLUMNS[table.name], self.rows[table.name]
+            )
+        return Rendered(self.step, inserts, self.catalogue)
+
+
+Step = Delete | Rendered | Planned
+"""What :meth:`SqlSink.prepare` makes of a batch, step by step."""
 
 _CATALOGUE = (users, artists, albums, tracks, genres)
-_FACTS = (listens, listen_artists, listen_genres, tokens)
+INSERTED = (*_CATALOGUE, listens, listen_artists, listen_genres, tokens)
+"""Tables a write step inserts into (ignoring duplicates), in the order it does."""
 
 
-def _render(dialect: Dialect, w: Writes, known: KnownIds) -> Rendered:
-    inserts: list[Statement] = []
+def _planned(w: Writes, known: KnownIds) -> Planned:
+    rows: dict[str, list[Values]] = {}
     catalogue: dict[str, list[Any]] = {}
     for table in _CATALOGUE:
-        rows: dict[Any, Values] = getattr(w, table.name)
-        fresh = known.unknown(table.name, rows)
-        inserts += render_insert_ignoring_duplicates(dialect, table, COLUMNS[table.name], fresh)
-        catalogue[table.name] = list(rows)
-    for table in _FACTS:
-        inserts += render_insert_ignoring_duplicates(
-            dialect, table, COLUMNS[table.name], w.inserted(table.name)
-        )
-    return Rendered(w, inserts, catalogue)
+        entries: dict[Any, Values] = getattr(w, table.name)
+        rows[table.name] = known.unknown(table.name, entries)
+        catalogue[table.name] = list(entries)
+    for table in INSERTED[len(_CATALOGUE) :]:
+        rows[table.name] = w.inserted(table.name)
+    return Planned(w, rows, catalogue)
 
 
 def _write(conn: Connection, r: Rendered, *, heaps: bool) -> None:
@@ -180,11 +192,15 @@ class SqlSink:
     def decode(self, data: bytes) -> Event:
         return decode_event(data)
 
-    def prepare(self, batch: Sequence[tuple[int, Event]]) -> list[Delete | Rendered]:
-        """The batch folded (:func:`projector.folds.sql_rows.plan`) and its inserts rendered, for
-        :meth:`apply`: pure, so a driver prepares the next batch while this one commits."""
+    def prepare(self, batch: Sequence[tuple[int, Event]]) -> list[Step]:
+        """The batch folded (:func:`projector.folds.sql_rows.plan`) and its inserts rendered (or,
+        for a writer process, their rows chosen), for :meth:`apply`: pure, so a driver prepares the
+        next batch while this one commits."""
+        if self.remote is not None:
+            return [s if isinstance(s, Delete) else _planned(s, self.known) for s in plan(batch)]
+        dialect = self.engine.dialect
         return [
-            s if isinstance(s, Delete) else _render(self.engine.dialect, s, self.known) for s in plan(batch)
+            s if isinstance(s, Delete) else _planned(s, self.known).rendered(dialect) for s in plan(batch)
         ]
 
     async def apply(self, batch: Sequence[tuple[int, Event]], prepared: object | None = None) -> int:
@@ -248,8 +264,7 @@ class SqlSink:
     async def _apply_remote(
         self, remote: WriterProcess, batch: Sequence[tuple[int, Event]], prepared: object | None
     ) -> tuple[int, dict[str, list[Any]]]:
-        """:meth:`_transaction` in the writer process: the steps travel without the rows their
-        statements already hold."""
+        """:meth:`_transaction` in the writer process, which renders the planned rows itself."""
         steps = prepared if isinstance(prepared, list) else self.prepare(batch)
         while True:
             status, value = await remote.apply(
@@ -262,26 +277,25 @@ class SqlSink:
             steps = self.prepare(batch)
 
 
-def _sent(steps: Sequence[Delete | Rendered]) -> dict[str, list[Any]]:
+def _sent(steps: Sequence[Step]) -> dict[str, list[Any]]:
     """The catalogue keys the steps' inserts send."""
     sent: dict[str, list[Any]] = {}
     for step in steps:
-        if isinstance(step, Rendered):
+        if not isinstance(step, Delete):
             for table, keys in step.catalogue.items():
                 sent.setdefault(table, []).extend(keys)
     return sent
 
 
-def _for_pipe(step: Delete | Rendered) -> Delete | Rendered:
-    """``step`` without what its rendered inserts already hold (what the writer process needs)."""
-    if isinstance(step, Delete):
+def _for_pipe(step: Step) -> Step:
+    """``step`` as the writer process needs it: the rows once (not also in the fold's ``Writes``),
+    without the catalogue keys (the folding process remembers those)."""
+    if not isinstance(step, Planned):
         return step
-    return Rendered(step.step.without_rows(), step.inserts, {})
+    return Planned(step.step.without_rows(), step.rows, {})
 
 
-def commit_steps(
-    conn: Connection, name: str, steps: Sequence[Delete | Rendered], last: int, *, heaps: bool
-) -> bool:
+def commit_steps(conn: Connection, name: str, steps: Sequence[Step], last: int, *, heaps: bool) -> bool:
     """Apply planned steps and move checkpoint ``name`` to ``last``, in ``conn``'s transaction;
     whether the tables are still heaps afterwards (the first tombstone seals them)."""
     for step in steps:
@@ -292,6 +306,6 @@ def commit_steps(
                 heaps = False
             _delete(conn, step)
         else:
-            _write(conn, step, heaps=heaps)
+            _write(conn, step.rendered(conn.dialect) if isinstance(step, Planned) else step, heaps=heaps)
     checkpoint.write(conn, name, last)
     return heaps
