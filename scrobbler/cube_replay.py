@@ -99,7 +99,7 @@ async def replay_cube(
         for p in (new, new.with_name(new.name + ".wal")):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
-    con, replica_id = await asyncio.to_thread(open_cube, new)
+    con, replica_id = await asyncio.to_thread(open_cube, new, memory_limit=settings.db.cube_memory_limit)
     # No rollup folds while catching up (each would rewrite the rollups); one at the end.
     sink = CubeSink(con, f"cube-{replica_id}", rollup_min_tail=sys.maxsize)
     try:

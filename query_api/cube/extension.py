@@ -185,7 +185,9 @@ class Cube:
 
     async def _open_file(self, path: Path, *, live: bool) -> _Open:
         """Open ``path`` and start its projection; ``live`` ones tell the hub of their changes."""
-        con, replica_id = await asyncio.to_thread(open_cube, path)
+        con, replica_id = await asyncio.to_thread(
+            open_cube, path, memory_limit=self.settings.db.cube_memory_limit
+        )
         on_change: Callable[[ApplyResult], None] | None = None
         if live:
             loop = asyncio.get_running_loop()

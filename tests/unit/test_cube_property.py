@@ -484,3 +484,15 @@ def test_a_live_cube_far_behind_the_stream_folds_once_it_is_nearly_live() -> Non
     plain.close()
     for c in (con, plain.con):
         c.close()
+
+
+def test_open_cube_caps_duckdb_memory(tmp_path: Path) -> None:
+    """The cube's connection takes ``SCROBBLER_CUBE_MEMORY_LIMIT`` (without it DuckDB would cache
+    the file's blocks up to 80% of the machine's memory)."""
+    con, _ = open_cube(tmp_path / "cube.duckdb", memory_limit="256MB")
+    try:
+        row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert row is not None
+        assert row[0] in {"256.0 MB", "244.1 MiB"}
+    finally:
+        con.close()

@@ -68,7 +68,9 @@ def test_settings_defaults_and_errors_name_the_variable() -> None:
     assert s.http.port == 8080
     assert s.db.dsn == f"sqlite+aiosqlite:///{Path('data') / 'scrobbler.db'}"
     assert s.db.duckdb_path == Path("data") / "cube.duckdb"
+    assert s.db.cube_memory_limit == "1GB"
     assert s.nats.url is None
+    assert Settings.from_env({"SCROBBLER_CUBE_MEMORY_LIMIT": "512MiB"}).db.cube_memory_limit == "512MiB"
     s = Settings.from_env({"SCROBBLER_DATA_DIR": "/srv/x", "SCROBBLER_CORS_ORIGINS": "http://a, http://b"})
     assert s.db.duckdb_path == Path("/srv/x/cube.duckdb")
     assert s.http.cors_origins == ("http://a", "http://b")
@@ -78,6 +80,8 @@ def test_settings_defaults_and_errors_name_the_variable() -> None:
         ("SCROBBLER_LOG_FORMAT", "xml"),
         ("SCROBBLER_NATS_SYNC", "sometimes"),
         ("SCROBBLER_ANALYZER_SCAN_JOB_TIMEOUT", "0"),
+        ("SCROBBLER_CUBE_MEMORY_LIMIT", "lots"),
+        ("SCROBBLER_CUBE_MEMORY_LIMIT", "1GB; DROP TABLE listens"),
     ]:
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({name: value})
