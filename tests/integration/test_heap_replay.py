@@ -153,12 +153,13 @@ def _rows(engine: Engine, tables: tuple[Table, ...] = heap.HEAP_TABLES) -> dict[
         return {t.name: sorted(tuple(r) for r in conn.execute(select(t))) for t in tables}
 
 
+_cuts = st.lists(st.integers(0, 40), max_size=4)
+_cases = given(events=streams, cuts=_cuts, heap_cuts=_cuts)
+"""A random stream, cut into batches one way for the live tables and another for the heaps."""
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    events=streams,
-    cuts=st.lists(st.integers(0, 40), max_size=4),
-    heap_cuts=st.lists(st.integers(0, 40), max_size=4),
-)
+@_cases
 def test_heaps_filled_equal_rows_projected_one_at_a_time(
     events: list[Event], cuts: list[int], heap_cuts: list[int]
 ) -> None:
@@ -166,11 +167,7 @@ def test_heaps_filled_equal_rows_projected_one_at_a_time(
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    events=streams,
-    cuts=st.lists(st.integers(0, 40), max_size=4),
-    heap_cuts=st.lists(st.integers(0, 40), max_size=4),
-)
+@_cases
 def test_heaps_written_by_the_writer_process_equal_rows_projected_one_at_a_time(
     events: list[Event], cuts: list[int], heap_cuts: list[int]
 ) -> None:
