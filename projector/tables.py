@@ -42,6 +42,10 @@ _MYSQL: dict[str, Any] = {
 }
 """Case- and accent-sensitive like SQLite, and every character (emoji too) storable."""
 
+# A listen's credits and genres are only ever found by their listen, so on SQLite they are kept in
+# their key's own B-tree (WITHOUT ROWID), as InnoDB keeps every table: a rowid table stored each
+# row twice, once in the table and once in its key's index.
+
 users = Table(
     "users",
     metadata,
@@ -137,6 +141,7 @@ listen_artists = Table(
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("artist_id", BigInteger, nullable=False),
     Column("role", String(16), nullable=False),
+    sqlite_with_rowid=False,
     **_MYSQL,
 )
 
@@ -145,6 +150,7 @@ listen_genres = Table(
     metadata,
     Column("listen_id", String(36), primary_key=True),
     Column("genre_id", BigInteger, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
     **_MYSQL,
 )
 

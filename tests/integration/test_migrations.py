@@ -74,6 +74,51 @@ async def test_migrations_build_the_model_schema(engine: AsyncEngine) -> None:
         columns = await conn.run_sync(_columns)
     assert indexes == _model_indexes()
     assert columns == {t.name: [c.name for c in t.columns] for t in metadata.sorted_tables}
+    if engine.dialect.name == "sqlite":
+        async with engine.connect() as conn:
+            without_rowid = await conn.run_sync(_without_rowid)
+        assert without_rowid == {
+            t.name for t in metadata.sorted_tables if t.dialect_options["sqlite"]["with_rowid"] is False
+        }
+
+
+def _without_rowid(conn: Connection) -> set[str]:
+    rows = conn.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL"
+    )
+    return {str(name) for name, sql in rows if "WITHOUT ROWID" in str(sql).upper()}
+
+
+def _pairs(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
+    return {
+        t: [tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {t} ORDER BY 1, 2")]
+        for t in ("listen_artists", "listen_genres")
+    }
+
+
+async def test_credits_and_genres_keep_their_rows_in_their_key(engine: AsyncEngine) -> None:
+    """0004: on SQLite the two tables become WITHOUT ROWID, rows kept, and back again."""
+    sqlite = engine.dialect.name == "sqlite"
+    await migrate(engine)
+    async with engine.connect() as conn:
+        await conn.run_sync(_to, "0003", down=True)
+        await conn.commit()
+        await conn.exec_driver_sql(
+            "INSERT INTO listen_artists VALUES ('b', 0, 7, 'main'), ('a', 1, 8, 'featured'), ('a', 0, 9, 'main')"
+        )
+        await conn.exec_driver_sql("INSERT INTO listen_genres VALUES ('b', 5), ('a', -3), ('a', 4)")
+        await conn.commit()
+        before = await conn.run_sync(_pairs)
+        await conn.run_sync(_to, "head")
+        await conn.commit()
+        assert await conn.run_sync(_pairs) == before
+        if sqlite:
+            assert await conn.run_sync(_without_rowid) == {"listen_artists", "listen_genres"}
+        await conn.run_sync(_to, "0003", down=True)
+        await conn.commit()
+        assert await conn.run_sync(_pairs) == before
+        if sqlite:
+            assert await conn.run_sync(_without_rowid) == set()
 
 
 async def test_unread_indexes_go_and_come_back(engine: AsyncEngine) -> None:
