@@ -33,6 +33,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -140,7 +141,7 @@ class Shadow:
             position = 0
         self.engine = create_engine(self.dsn, bulk=True)
         if self.path is not None:
-            self.writer = WriterProcess(self.dsn, synced=boot is None)
+            self.writer = await asyncio.to_thread(partial(WriterProcess, self.dsn, synced=boot is None))
             async with self.engine.connect() as conn:
                 self.heaps = await conn.run_sync(heap.has_heaps)
         return position

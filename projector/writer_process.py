@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -100,10 +101,18 @@ def _receive(pipe: Connection) -> Request | None:
 
 def _serve(pipe: Connection, dsn: str, synced: bool) -> None:
     """The child: apply each batch it is sent in one transaction, answer how it went."""
-    engine = create_writer(dsn, bulk=True, synced=synced)
-    assert engine is not None
-    with engine.connect() as conn:
-        heaps = heap.has_heaps(conn)
+    # Ctrl-C reaches the whole process group: the parent stops the replay, and the child finishes
+    # the transaction it is in and leaves when its pipe closes, instead of dying in the middle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        engine = create_writer(dsn, bulk=True, synced=synced)
+        assert engine is not None, dsn
+        with engine.connect() as conn:
+            heaps = heap.has_heaps(conn)
+    except Exception as exc:  # noqa: BLE001  (the parent raises it)
+        pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    pipe.send(("ready", 0))
     try:
         while True:
             try:
@@ -137,6 +146,8 @@ class WriterProcess:
     """The writer of a SQLite file, in a child process (see the module docstring)."""
 
     def __init__(self, dsn: str, *, synced: bool) -> None:
+        """Start the child and wait until it has opened ``dsn`` (this blocks: from a running event
+        loop, call it on a thread); :class:`WriterProcessError` if it could not."""
         self._pipe, child = _CONTEXT.Pipe()
         self._process = _CONTEXT.Process(
             target=_serve, args=(child, dsn, synced), name="sqlite-writer", daemon=True
@@ -144,19 +155,23 @@ class WriterProcess:
         self._process.start()
         child.close()
         self._lock = threading.Lock()
+        # The child answers once it has opened the database (or says why it could not).
+        self._answer()
+
+    def _answer(self) -> tuple[str, int]:
+        try:
+            answer: tuple[str, Any] = self._pipe.recv()
+        except EOFError as exc:
+            self._process.join(_STOP_WAIT_S)
+            raise WriterProcessError(f"the writer process died (exit code {self._process.exitcode})") from exc
+        if answer[0] == "error":
+            raise WriterProcessError(str(answer[1]))
+        return answer[0], int(answer[1])
 
     def _call(self, request: Request) -> tuple[str, int]:
         with self._lock:
             _send(self._pipe, request)
-            try:
-                answer: tuple[str, Any] = self._pipe.recv()
-            except EOFError as exc:
-                raise WriterProcessError(
-                    f"the writer process died (exit code {self._process.exitcode})"
-                ) from exc
-        if answer[0] == "error":
-            raise WriterProcessError(str(answer[1]))
-        return answer[0], int(answer[1])
+            return self._answer()
 
     async def apply(self, name: str, first: int, last: int, steps: Sequence[Any]) -> tuple[str, int]:
         """Run the batch ``first``..``last`` in one transaction with checkpoint ``name``:

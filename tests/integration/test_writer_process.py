@@ -69,6 +69,12 @@ async def test_a_batch_the_checkpoint_covers_is_applied_once(shadow: tuple[str, 
     assert _stored(path) == (150, 150)
 
 
+def test_a_database_it_cannot_open_is_reported_at_start(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(WriterProcessError, match="OperationalError"):
+        WriterProcess(f"sqlite+aiosqlite:///{tmp_path / 'dir.db'}", synced=True)
+
+
 async def test_a_failed_transaction_is_reported_and_writes_nothing(shadow: tuple[str, SqlSink]) -> None:
     path, sink = shadow
     batch = _numbered(1, 10)
@@ -119,3 +125,39 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+_INTERRUPTED = """
+import sys, time
+from projector.writer_process import WriterProcess
+writer = WriterProcess(sys.argv[1], synced=True)  # returns once the child is ready
+print(writer._process.pid, flush=True)
+try:
+    time.sleep(600)
+except KeyboardInterrupt:
+    writer.close()
+"""
+
+
+def test_ctrl_c_stops_the_parent_and_the_writer_leaves_quietly(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group; only the parent handles it, and the writer leaves
+    when its pipe closes, without a traceback of its own."""
+    dsn = f"sqlite+aiosqlite:///{tmp_path / 'shadow.db'}"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED, dsn],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        os.killpg(parent.pid, signal.SIGINT)
+        _, err = parent.communicate(timeout=30)
+        assert parent.returncode == 0
+        assert "Traceback" not in err
+        assert not _alive(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
