@@ -220,7 +220,7 @@ async def replay_sql(
         feeder = _Feeder(
             js,
             settings,
-            SqlSink(shadow.engine, REPLAY_CHECKPOINT, remote=shadow.writer, heaps=shadow.heaps),
+            SqlSink(shadow.engine, REPLAY_CHECKPOINT, remote=shadow.writer),
             position,
             position + 1 if position else max(from_seq, first),
             progress,

@@ -92,8 +92,6 @@ class Shadow:
         self.writer: WriterProcess | None = None
         """The SQLite shadow's writer, a process of its own (:mod:`projector.writer_process`);
         None for MariaDB."""
-        self.heaps = False
-        """The shadow's big tables are heaps (:mod:`projector.heap`), as a SQLite shadow starts."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -141,9 +139,8 @@ class Shadow:
             position = 0
         self.engine = create_engine(self.dsn, bulk=True)
         if self.path is not None:
+            # The writer process finds out itself whether the shadow's tables are still heaps.
             self.writer = await asyncio.to_thread(partial(WriterProcess, self.dsn, synced=boot is None))
-            async with self.engine.connect() as conn:
-                self.heaps = await conn.run_sync(heap.has_heaps)
         return position
 
     def _marker_path(self) -> Path:

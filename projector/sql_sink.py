@@ -267,9 +267,7 @@ class SqlSink:
         """:meth:`_transaction` in the writer process, which renders the planned rows itself."""
         steps = prepared if isinstance(prepared, list) else self.prepare(batch)
         while True:
-            status, value = await remote.apply(
-                self.name, batch[0][0], batch[-1][0], [_for_pipe(s) for s in steps]
-            )
+            status, value = await remote.apply(self.name, batch[0][0], batch[-1][0], steps)
             if status == "applied":
                 return (len(batch), _sent(steps)) if value else (0, {})
             # The checkpoint covers part of the batch (a resumed run): plan the rest again.
@@ -285,14 +283,6 @@ def _sent(steps: Sequence[Step]) -> dict[str, list[Any]]:
             for table, keys in step.catalogue.items():
                 sent.setdefault(table, []).extend(keys)
     return sent
-
-
-def _for_pipe(step: Step) -> Step:
-    """``step`` as the writer process needs it: the rows once (not also in the fold's ``Writes``),
-    without the catalogue keys (the folding process remembers those)."""
-    if not isinstance(step, Planned):
-        return step
-    return Planned(step.step.without_rows(), step.rows, {})
 
 
 def commit_steps(conn: Connection, name: str, steps: Sequence[Step], last: int, *, heaps: bool) -> bool:

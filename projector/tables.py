@@ -42,10 +42,6 @@ _MYSQL: dict[str, Any] = {
 }
 """Case- and accent-sensitive like SQLite, and every character (emoji too) storable."""
 
-# A listen's credits and genres are only ever found by their listen, so on SQLite they are kept in
-# their key's own B-tree (WITHOUT ROWID), as InnoDB keeps every table: a rowid table stored each
-# row twice, once in the table and once in its key's index.
-
 users = Table(
     "users",
     metadata,
@@ -134,6 +130,9 @@ listens = Table(
     **_MYSQL,
 )
 
+# A listen's credits and genres are only ever found by their listen, so on SQLite they are kept in
+# their key's own B-tree (WITHOUT ROWID), as InnoDB keeps every table: a rowid table stored each
+# row twice, once in the table and once in its key's index.
 listen_artists = Table(
     "listen_artists",
     metadata,

@@ -3,8 +3,8 @@
 A replay's process folds the next batch on its event loop while the previous one commits. On a
 thread, that commit shares the fold's GIL: pysqlite binds every parameter (about 27 a listen)
 holding it, so the fold and the writer mostly took turns. In a child process the transaction runs
-on the other core: the fold pickles each batch's rendered statements (about a microsecond a
-listen), and the child unpickles them and runs the same transaction the thread ran
+on the other core: the fold sends each batch's planned rows (msgpack, encoded in C), and the child
+renders them into statements and runs the same transaction the thread ran
 (:func:`projector.sql_sink.commit_steps`), checkpoint included.
 
 Nothing changes for durability or resumption: each batch is one transaction of the child's
@@ -72,17 +72,12 @@ def _send(pipe: Connection, request: Request | None) -> None:
         pipe.send(None)
         return
     name, first, last, steps = request
-    pipe.send(
-        (
-            name,
-            first,
-            last,
-            [Planned(s.step, {}, s.catalogue) if isinstance(s, Planned) else s for s in steps],
-        )
-    )
+    # The fold's Writes hold the rows too, and the folding process keeps the catalogue keys.
+    bare = [Planned(s.step.without_rows(), {}, {}) if isinstance(s, Planned) else s for s in steps]
+    pipe.send((name, first, last, bare))
     for step in steps:
         if isinstance(step, Planned):
-            pipe.send_bytes(_ROWS.encode(tuple(step.rows[t.name] for t in INSERTED)))
+            pipe.send_bytes(_ROWS.encode(tuple(step.rows[n] for n in _NAMES)))
 
 
 def _receive(pipe: Connection) -> Request | None:

@@ -39,7 +39,7 @@ async def shadow(tmp_path: Path) -> AsyncIterator[tuple[str, SqlSink]]:
     engine = create_async(dsn)
     writer = WriterProcess(dsn, synced=True)
     try:
-        yield str(path), SqlSink(engine, "sql-replay", remote=writer, heaps=True)
+        yield str(path), SqlSink(engine, "sql-replay", remote=writer)
     finally:
         writer.close()
         await engine.dispose()
