@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -35,6 +35,7 @@ from projector.runner import InFlight, PoisonEvent, Sink, decode_all, on_sink_th
 from projector.shadow import REPLAY_CHECKPOINT, Shadow
 from projector.sql_sink import SqlSink
 from projector.stream_read import StoredMsg, read_range, stream_bounds
+from projector.stream_tee import TeeReceiver, TeeSender
 from scrobbler.settings import Settings
 
 E = TypeVar("E")
@@ -94,6 +95,8 @@ class _Feeder(Generic[E]):
     done: int = 0
     total: int = 0
     phase: str = "rebuild"
+    tee: TeeSender | None = None
+    """Another process's rebuild that gets every batch read (:mod:`projector.stream_tee`)."""
 
     async def to(self, last: int) -> int:
         """Apply every event up to ``last``; returns the sink's position."""
@@ -102,24 +105,55 @@ class _Feeder(Generic[E]):
             return self.position
         self.total = self.done + (last - start + 1)
         subject = f"{self.settings.nats.subject_prefix}.>"
-        # Batch k commits while batch k+1 is decoded and folded (one in flight, in order).
+        stream = read_range(
+            self.js, self.settings.nats.stream, subject, start, last, batch=self.batch, reader="replay"
+        )
+        await self._apply_all(stream, lambda: last)
+        self.next_seq = max(self.next_seq, last + 1)
+        return self.position
+
+    async def from_tee(self, tee: TeeReceiver) -> int:
+        """Apply what another process's replay reads (:mod:`projector.stream_tee`) until it ends;
+        a gap before its first batch is read from the stream. Returns the sink's position."""
+
+        async def after_position() -> AsyncIterator[list[StoredMsg]]:
+            expected = max(self.next_seq, self.position + 1)
+            first = True
+            async for msgs in tee.batches(self.batch):
+                if first and msgs[0].seq > expected:
+                    # The sender started past this sink's position (nothing is in flight yet).
+                    expected = await self.to(msgs[0].seq - 1) + 1
+                first = False
+                fresh = msgs if msgs[0].seq >= expected else [m for m in msgs if m.seq >= expected]
+                if not fresh:
+                    continue
+                expected = fresh[-1].seq + 1
+                self.total = max(self.total, self.done + tee.target - fresh[0].seq + 1)
+                yield fresh
+
+        await self._apply_all(after_position(), lambda: tee.target)
+        self.next_seq = max(self.next_seq, self.position + 1)
+        log.info("folded what the other replay read", events=tee.received, position=self.position)
+        return self.position
+
+    async def _apply_all(self, source: AsyncIterator[list[StoredMsg]], target: Callable[[], int]) -> None:
+        """Fold and commit each batch of ``source`` (batch k commits while k+1 is folded, in
+        order), handing each to :attr:`tee` first."""
         inflight = InFlight()
         try:
-            async for msgs in read_range(
-                self.js, self.settings.nats.stream, subject, start, last, batch=self.batch, reader="replay"
-            ):
+            async for msgs in source:
+                if self.tee is not None:
+                    await self.tee.send(msgs, target())
                 try:
                     batch, prepared = await on_sink_thread(self.sink, partial(self._fold, msgs))
                 except PoisonEvent as exc:
                     log.error("poison event, replay stopped", seq=exc.seq, error=str(exc))
                     await inflight.settle()
                     raise
-                await inflight.hand(self._commit(batch, prepared, last))
+                await inflight.hand(self._commit(batch, prepared, target()))
             await inflight.settle()
         finally:
             await inflight.abandon()
-        self.next_seq = max(self.next_seq, last + 1)
-        return self.position
 
     def _fold(self, msgs: list[StoredMsg]) -> tuple[list[tuple[int, E]], object | None]:
         """The messages decoded, and the sink's preparation of them."""
@@ -146,11 +180,17 @@ async def replay_into(
     from_seq: int = 1,
     progress: ProgressFn | None = None,
     batch: int = 5000,
+    tee: TeeReceiver | None = None,
 ) -> int:
-    """Bring any sink to the end of the stream (the cube replay and tests use it); its position."""
+    """Bring any sink to the end of the stream (the cube replay and tests use it); its position.
+
+    ``tee``: first apply what another process's replay reads, until it ends
+    (:mod:`projector.stream_tee`), then read the rest."""
     position = await sink.position()
     first, _ = await stream_bounds(js, settings.nats.stream)
     feeder = _Feeder(js, settings, sink, position, max(from_seq, first, position + 1), progress, batch)
+    if tee is not None:
+        await feeder.from_tee(tee)
     return await feeder.to_end()
 
 
@@ -203,8 +243,12 @@ async def replay_sql(
     switch: bool = True,
     progress: ProgressFn | None = None,
     batch: int = 5000,
+    tee: TeeSender | None = None,
 ) -> ReplayResult:
-    """Rebuild the SQL read model into a shadow and switch over (see the module docstring)."""
+    """Rebuild the SQL read model into a shadow and switch over (see the module docstring).
+
+    ``tee``: hand every batch read while rebuilding to another process's replay (the cube's,
+    :mod:`projector.stream_tee`); it is closed before the switch, or when the replay fails."""
     started = time.perf_counter()
     stream = settings.nats.stream
     live = create_engine(settings.db.dsn)
@@ -225,6 +269,7 @@ async def replay_sql(
             position + 1 if position else max(from_seq, first),
             progress,
             batch,
+            tee=tee,
         )
         # Rebuild until close to the end of a stream that keeps growing, then switch.
         for _ in range(20):
@@ -233,6 +278,9 @@ async def replay_sql(
             if last - before <= batch:
                 break
             await feeder.to(last)
+        if tee is not None:
+            feeder.tee = None
+            await tee.close()  # the other replay reads the rest itself
         if not switch:
             await feeder.to_end()
             return ReplayResult(feeder.position, feeder.done, time.perf_counter() - started, False)
@@ -260,5 +308,7 @@ async def replay_sql(
         )
         return ReplayResult(position, feeder.done, seconds, True)
     finally:
+        if tee is not None:
+            await tee.close()
         await shadow.close()
         await live.dispose()

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from projector.pull import connection_of
 from projector.replay import ProgressFn, replay_into
+from projector.stream_tee import TeeReceiver
 from query_api.cube.extension import BATCH_SIZE, SwapAnswer, swap_subject
 from query_api.cube.schema import open_cube, put_in_place, replay_path
 from query_api.cube.sink import CubeSink
@@ -90,9 +91,11 @@ async def replay_cube(
     restart: bool = False,
     from_seq: int = 1,
     progress: ProgressFn | None = None,
+    tee: TeeReceiver | None = None,
 ) -> tuple[int, bool]:
     """Build (or resume) ``<cube>.replay`` to the end of the stream, then swap it in (by the running
-    query API when one holds the live cube); returns (position, swapped)."""
+    query API when one holds the live cube); returns (position, swapped). ``tee``: what another
+    replay reads, folded before reading the rest (:mod:`projector.stream_tee`)."""
     live = settings.db.duckdb_path
     new = replay_path(live)
     if restart:
@@ -104,7 +107,7 @@ async def replay_cube(
     sink = CubeSink(con, f"cube-{replica_id}", rollup_min_tail=sys.maxsize)
     try:
         position = await replay_into(
-            js, settings, sink, from_seq=from_seq, progress=progress, batch=BATCH_SIZE
+            js, settings, sink, from_seq=from_seq, progress=progress, batch=BATCH_SIZE, tee=tee
         )
         await sink.run(lambda: sink.fold_if_due(force=True))
         await asyncio.to_thread(con.execute, "CHECKPOINT")
@@ -130,6 +133,7 @@ def run_cube_replay(
     restart: bool,
     console: Console,
     report: ProgressFn | None = None,
+    tee: TeeReceiver | None = None,
 ) -> str:
     """The CLI's cube step (its own progress bar unless ``report`` is given); returns the line to print."""
     from scrobbler.replay import progress_bar
@@ -142,7 +146,7 @@ def run_cube_replay(
             bar = contextlib.nullcontext(report) if report is not None else progress_bar("cube", console)
             with bar as progress:
                 return await replay_cube(
-                    client.js, settings, restart=restart, from_seq=from_seq, progress=progress
+                    client.js, settings, restart=restart, from_seq=from_seq, progress=progress, tee=tee
                 )
         finally:
             await client.close()

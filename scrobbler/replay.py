@@ -7,6 +7,7 @@ import multiprocessing
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from queue import Empty
 
 import click
@@ -24,6 +25,7 @@ from rich.progress import (
 from rich.text import Text
 
 from projector.replay import ProgressFn, ReplayProgress, ReplayResult, replay_sql
+from projector.stream_tee import TeeReceiver, TeeSender
 from scrobbler.gc_tuning import FOLD, tune
 from scrobbler.settings import Settings
 from scrobbler.stream import StreamClient
@@ -72,13 +74,25 @@ def progress_bar(label: str, console: Console) -> Iterator[ProgressFn]:
 
 
 async def _run_sql(
-    settings: Settings, nats_url: str, from_seq: int, restart: bool, report: ProgressFn
+    settings: Settings,
+    nats_url: str,
+    from_seq: int,
+    restart: bool,
+    report: ProgressFn,
+    tee: Connection | None = None,
 ) -> ReplayResult:
     client = StreamClient(nats_url, settings.nats, name="scrobbler-replay")
     await client.connect()
     assert client.js is not None
     try:
-        return await replay_sql(client.js, settings, from_seq=from_seq, restart=restart, progress=report)
+        return await replay_sql(
+            client.js,
+            settings,
+            from_seq=from_seq,
+            restart=restart,
+            progress=report,
+            tee=TeeSender(tee) if tee is not None else None,
+        )
     finally:
         await client.close()
 
@@ -91,16 +105,30 @@ def _sql_line(result: ReplayResult) -> str:
 
 
 def _cube_child(
-    settings: Settings, nats_url: str, from_seq: int, restart: bool, queue: multiprocessing.Queue[object]
+    settings: Settings,
+    nats_url: str,
+    from_seq: int,
+    restart: bool,
+    queue: multiprocessing.Queue[object],
+    tee: Connection,
 ) -> None:
-    """The cube rebuild in its own process: progress and the final line go back through ``queue``."""
+    """The cube rebuild in its own process: progress and the final line go back through ``queue``;
+    it folds what the SQL replay reads (``tee``), then reads the rest of the stream itself."""
     from scrobbler.cube_replay import run_cube_replay
     from scrobbler.logs import configure_logging
 
     configure_logging(settings.log)
     tune(FOLD)
     try:
-        line = run_cube_replay(settings, nats_url, from_seq, restart, Console(stderr=True), report=queue.put)
+        line = run_cube_replay(
+            settings,
+            nats_url,
+            from_seq,
+            restart,
+            Console(stderr=True),
+            report=queue.put,
+            tee=TeeReceiver(tee),
+        )
         queue.put(("done", line))
     except BaseException as exc:
         queue.put(("failed", f"{type(exc).__name__}: {exc}"))
@@ -108,16 +136,21 @@ def _cube_child(
 
 
 def _replay_both(settings: Settings, url: str, from_seq: int, restart: bool, console: Console) -> list[str]:
-    """SQL here and the cube in a second process, at once: each is one core's work (the fold), and
-    they read the stream independently."""
+    """SQL here and the cube in a second process, at once: each is about one core's work (the
+    fold). The stream is read once: this process hands what it reads to the cube's
+    (:mod:`projector.stream_tee`), which reads from the stream only what this one does not send."""
     ctx = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[object] = ctx.Queue()
-    child = ctx.Process(target=_cube_child, args=(settings, url, from_seq, restart, queue), daemon=True)
+    tee_out, tee_in = ctx.Pipe(duplex=False)
+    child = ctx.Process(
+        target=_cube_child, args=(settings, url, from_seq, restart, queue, tee_out), daemon=True
+    )
     outcome: list[tuple[str, str]] = []
     with _progress(console) as progress:
         sql_report = _reporter(progress, "sql")
         cube_report = _reporter(progress, "cube")
         child.start()
+        tee_out.close()  # the child's end: the pipe breaks when the child goes
 
         def drain() -> None:
             while True:
@@ -136,8 +169,9 @@ def _replay_both(settings: Settings, url: str, from_seq: int, restart: bool, con
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
         try:
-            sql = asyncio.run(_run_sql(settings, url, from_seq, restart, sql_report))
+            sql = asyncio.run(_run_sql(settings, url, from_seq, restart, sql_report, tee=tee_in))
         finally:
+            tee_in.close()  # if the SQL replay never got to it: the cube's process reads alone
             reader.join()
             child.join()
     lines = [_sql_line(sql)]
