@@ -15,7 +15,7 @@ The tee only saves reading; it never decides what a rebuild holds:
 - a receiver that dies only stops the tee: the sender goes on alone.
 
 Memory stays bounded: a few batches wait in the sender's queue, the pipe holds what the OS
-buffers, and the receiver takes one batch (a multiple of the sender's) at a time. The two
+buffers, and the receiver gathers whole sender batches into one of its own batch size at a time. The two
 rebuilds then go at the pace of the slower one, side by side, instead of the faster one finishing
 early and leaving a core idle.
 """
@@ -136,23 +136,24 @@ class TeeReceiver:
         return message
 
     def _group(self, batch: int) -> list[StoredMsg] | None:
-        """The next batch, with what else has already arrived, up to ``batch`` messages."""
+        """The next ``batch`` messages or more (whole sender batches), fewer only at the end.
+
+        Waiting for a whole batch costs a replay nothing, and the receiver commits as many
+        messages at a time as when it reads the stream itself (a cube commit has a fixed cost)."""
         received = self._receive()
         if received is None:
             return None
         out: list[StoredMsg] = []
-        while True:
+        while received is not None:
             self.target = received.target
             out.extend(StoredMsg(s, "", d, b"") for s, d in zip(received.seqs, received.data, strict=True))
-            if len(out) >= batch or not self._pipe.poll():
-                return out
+            if len(out) >= batch:
+                break
             received = self._receive()
-            if received is None:
-                return out
+        return out
 
     async def batches(self, batch: int) -> AsyncIterator[list[StoredMsg]]:
-        """Up to ``batch`` messages at a time, as the sender read them, until it ends; a batch
-        never waits for more than what has arrived."""
+        """Batches of ``batch`` messages or more as the sender read them, until it ends."""
         while (out := await asyncio.to_thread(self._group, batch)) is not None:
             yield out
 

@@ -30,16 +30,20 @@ async def test_batches_arrive_in_order_regrouped_up_to_the_batch_size() -> None:
     assert receiver.target == 1000
 
 
-async def test_a_batch_never_waits_for_more_than_what_has_arrived() -> None:
+async def test_a_batch_waits_for_its_size_until_the_sender_ends() -> None:
     out, into = multiprocessing.Pipe(duplex=False)
     sender, receiver = TeeSender(into), TeeReceiver(out)
-    batches = receiver.batches(10_000)
-    await sender.send(_msgs(1, 5), target=9)
-    first = await asyncio.wait_for(anext(batches), 5)
-    assert [m.seq for m in first] == [1, 2, 3, 4, 5]
-    await sender.send(_msgs(6, 4), target=9)
+    batches = receiver.batches(8)
+    await sender.send(_msgs(1, 5), target=12)
+    pending = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0.2)
+    assert not pending.done()  # 5 of 8: it waits for more
+    await sender.send(_msgs(6, 4), target=12)
+    first = await asyncio.wait_for(pending, 5)
+    assert [m.seq for m in first] == list(range(1, 10))  # whole sender batches
+    await sender.send(_msgs(10, 3), target=12)
     await sender.close()
-    assert [[m.seq for m in b] async for b in batches] == [[6, 7, 8, 9]]
+    assert [[m.seq for m in b] async for b in batches] == [[10, 11, 12]]  # the rest, at the end
 
 
 async def test_a_sender_that_goes_without_a_word_ends_the_batches() -> None:
