@@ -26,14 +26,18 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from multiprocessing.connection import Connection
 
 import msgspec
+import structlog
 
 from projector.stream_read import StoredMsg
 
 __all__ = ["TeeBatch", "TeeEnd", "TeeReceiver", "TeeSender"]
+
+log = structlog.get_logger(__name__)
 
 
 class TeeBatch(msgspec.Struct, tag="batch", array_like=True, gc=False):
@@ -65,6 +69,10 @@ class TeeSender:
         self._queue: queue.Queue[_Message | None] = queue.Queue(maxsize=_QUEUED)
         self._broken = threading.Event()
         self._closed = False
+        self.sent = 0
+        """Messages handed to the receiver."""
+        self.waited_s = 0.0
+        """Seconds :meth:`send` waited for the receiver (the queue was full)."""
         self._thread = threading.Thread(target=self._write, name="stream-tee", daemon=True)
         self._thread.start()
 
@@ -89,7 +97,9 @@ class TeeSender:
         try:
             self._queue.put_nowait(message)
         except queue.Full:
+            started = time.perf_counter()
             await asyncio.to_thread(self._queue.put, message)
+            self.waited_s += time.perf_counter() - started
 
     async def send(self, msgs: Sequence[StoredMsg], target: int) -> None:
         """Hand ``msgs`` (contiguous, in stream order) to the receiver; waits only while the
@@ -97,6 +107,7 @@ class TeeSender:
         if self._closed or self.broken or not msgs:
             return
         await self._put(TeeBatch(target, [m.seq for m in msgs], [m.data for m in msgs]))
+        self.sent += len(msgs)
 
     async def close(self) -> None:
         """Tell the receiver the rest comes from the stream, flush, and close the pipe."""
@@ -107,6 +118,7 @@ class TeeSender:
         await self._put(None)
         await asyncio.to_thread(self._thread.join)
         self._pipe.close()
+        log.info("stream tee closed", sent=self.sent, waited_s=round(self.waited_s, 1), broken=self.broken)
 
 
 class TeeReceiver:
