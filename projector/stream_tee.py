@@ -2,7 +2,7 @@
 
 ``scrobbler replay`` rebuilds the SQL read model in its own process and the cube in a second one.
 Each used to read the whole stream from nats-server itself: the server served every message
-twice, and each process paid for reading it (about 3.5 µs a message in Python). With a tee, the
+twice, and each process paid for reading it (2.9 µs a message in Python, measured alone). With a tee, the
 SQL replay's reader hands each batch it reads, still raw (stream sequence and message bytes), to
 the cube's process through a pipe, and that process folds what it receives instead of reading.
 
@@ -122,7 +122,7 @@ class TeeSender:
 
 
 class TeeReceiver:
-    """The folding side: the sender's batches, regrouped into batches of up to ``batch`` messages."""
+    """The folding side: the sender's batches, regrouped into batches of the receiver's size."""
 
     def __init__(self, pipe: Connection) -> None:
         self._pipe = pipe
@@ -143,6 +143,8 @@ class TeeReceiver:
             message = TeeEnd()
         if isinstance(message, TeeEnd):
             self._ended = True
+            with contextlib.suppress(OSError):
+                self._pipe.close()  # nothing more comes
             return None
         self.received += len(message.seqs)
         return message
@@ -168,7 +170,3 @@ class TeeReceiver:
         """Batches of ``batch`` messages or more as the sender read them, until it ends."""
         while (out := await asyncio.to_thread(self._group, batch)) is not None:
             yield out
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._pipe.close()
