@@ -269,7 +269,9 @@ class Shadow:
                         # Rows of the heaps go into their keyed tables in key order, first copies only.
                         await conn.run_sync(heap.fill, "shadow", "main")
                     for sql in indexes:
+                        begun = time.perf_counter()
                         await conn.exec_driver_sql(sql)
+                        log.info("index built", sql=sql, seconds=round(time.perf_counter() - begun, 2))
                     await _take_over(conn, names, position)
                     await conn.exec_driver_sql("COMMIT")
                 except BaseException:
