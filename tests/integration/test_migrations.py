@@ -3,6 +3,7 @@ and the newest one goes down and up again."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from alembic import command
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from projector.db import create_engine
+from projector.db import PAGE_SIZE, create_engine
 from projector.migrate import alembic_config, migrate
 from projector.tables import metadata
 from tests.conftest import mariadb_database
@@ -134,3 +135,30 @@ async def test_unread_indexes_go_and_come_back(engine: AsyncEngine) -> None:
         assert (name, cols) in before[table]
         assert (name, cols) not in after[table]
     assert after == _model_indexes()
+
+
+async def _page_size(eng: AsyncEngine) -> int:
+    async with eng.connect() as conn:
+        return int((await conn.exec_driver_sql("PRAGMA page_size")).scalar_one())
+
+
+async def test_new_sqlite_files_get_big_pages_and_old_files_keep_theirs(tmp_path: Path) -> None:
+    """A file this code creates has :data:`PAGE_SIZE` pages; a file made with SQLite's default
+    (4 KiB) keeps them, since a WAL file's page size cannot change, and migrates as before."""
+    fresh = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    old_path = tmp_path / "old.db"
+    with sqlite3.connect(old_path) as raw:
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("CREATE TABLE t (x)")
+    old = create_engine(f"sqlite+aiosqlite:///{old_path}")
+    try:
+        await migrate(fresh)
+        await migrate(old)
+        assert await _page_size(fresh) == PAGE_SIZE == 16384
+        assert await _page_size(old) == 4096
+        async with old.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert {t.name for t in metadata.sorted_tables} <= tables
+    finally:
+        await fresh.dispose()
+        await old.dispose()
