@@ -131,8 +131,9 @@ _INTERRUPTED = """
 import sys, time
 from projector.writer_process import WriterProcess
 writer = WriterProcess(sys.argv[1], synced=True)  # returns once the child is ready
-print(writer._process.pid, flush=True)
 try:
+    # Inside the try: the test interrupts as soon as it reads the pid.
+    print(writer._process.pid, flush=True)
     time.sleep(600)
 except KeyboardInterrupt:
     writer.close()
