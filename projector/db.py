@@ -35,8 +35,8 @@ BULK_CACHE_KIB = 65536
 PAGE_SIZE = 16384
 """Page size of a SQLite file this code creates (SQLite's default is 4,096). A replay's switch
 writes the whole read model, and SQLite reads and writes a page per system call: at 10M listens
-16 KiB pages halved the switch's system time. A page size is fixed when the file is created;
-older files keep theirs."""
+16 KiB pages took the system time of the switch's statements from 38.9 s to 23.5 s. A page size
+is fixed when the file is created; older files keep theirs."""
 BULK_CHECKPOINT_PAGES = 64 * 1024 * 1024 // PAGE_SIZE
 """WAL pages (64 MiB) between a bulk-loading SQLite connection's checkpoints (the default 1,000 copied pages
 back to the database file every few batches, a third of the load's time)."""

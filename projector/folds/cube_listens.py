@@ -204,7 +204,7 @@ def _resolve(
         first: list[int] = pc.index_in(codes.dictionary, value_set=column).to_pylist()
         for j in missing:
             memo[keys[j]] = new(first[j])
-        # A step's keys are fewer than the limit, and they are the newest: only older ones go.
+        # The step's keys are the newest: only older ones go, and all of the step's stay.
         while len(memo) > max(MEMO_LIMIT, len(keys)):
             memo.popitem(last=False)
     return [memo[k] for k in keys]

@@ -77,8 +77,9 @@ GENRE_KEY = "genre_key"
 """Batch column: the :class:`GenreSet` of the listen's tags (null when it has none)."""
 
 MEMO_LIMIT = 1 << 16
-"""Entries each memo keeps before it starts afresh (bounds memory: an entry holds a track's names,
-~0.5 kB)."""
+"""Entries each memo keeps (bounds memory: an entry holds a track's names, ~0.5 kB). The parser's
+memos of catalogue entries and genre sets then forget their least recently used keys; the module's
+own genre-set memo starts afresh."""
 
 _keys = itertools.count()
 
@@ -106,7 +107,7 @@ class CatalogueEntry:
     """What every play of one ``(credits, title, album, album artist)`` shares."""
 
     key: int
-    """Unique for the process's life (a memo that starts afresh never reuses one)."""
+    """Unique for the process's life (an entry forgotten and made again gets a new one)."""
     track_id: int
     artist_id: int
     """The primary artist."""

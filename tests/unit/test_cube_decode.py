@@ -137,8 +137,7 @@ def test_a_listen_the_cube_cannot_read_is_a_poison_event_naming_it(good: bytes, 
     assert caught.value.seq == 42
 
 
-def test_the_memos_start_afresh_at_their_bound_and_fold_alike(monkeypatch: pytest.MonkeyPatch) -> None:
-
+def test_the_memos_forget_at_their_bound_and_fold_alike(monkeypatch: pytest.MonkeyPatch) -> None:
     listens = [
         encode_event(_listen(title=t, genres=g, listened_at=T0.replace(minute=i)))
         for i, (t, g) in enumerate([("One", ("rock",)), ("Two", ("pop",)), ("One", ("rock",)), ("Three", ())])
