@@ -10,6 +10,7 @@ from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import Column, Connection, DateTime, Engine, Table, event, make_url
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import mysql, sqlite
@@ -155,6 +156,35 @@ def _converter(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | 
     return fast
 
 
+_SECONDS_LEN = len("2009-02-13 23:31:30")
+
+
+def _sqlite_text(iso: str) -> str:
+    """SQLite's DATETIME text of a naive datetime given as msgspec encodes one: ISO 8601 with a
+    ``T``, microseconds only when there are some (``2009-02-13T23:31:30[.123456]``)."""
+    text = iso.replace("T", " ", 1)
+    return text if len(text) > _SECONDS_LEN else text + ".000000"
+
+
+def _text_converter(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """:func:`_converter` for a DATETIME column whose values come as msgspec's ISO text: a string
+    operation instead of parsing the text and formatting the datetime again."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    whole = _PROBE.replace(microsecond=0)
+    if process is not None and all(
+        process(d) == _sqlite_text(msgspec.msgpack.decode(msgspec.msgpack.encode(d))) for d in (_PROBE, whole)
+    ):
+        if not column.nullable:
+            return _sqlite_text
+        return lambda value: None if value is None else _sqlite_text(value)
+    parse, bind = datetime.fromisoformat, _converter(column, dialect) or _same
+    return lambda value: None if value is None else bind(parse(value))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 Statement = tuple[str, tuple[Any, ...]]
 """SQL for the driver and its parameters, ready to execute."""
 
@@ -165,19 +195,23 @@ def render_insert_ignoring_duplicates(
     columns: tuple[str, ...],
     rows: Sequence[tuple[Any, ...]],
     chunk: int = 1000,
+    *,
+    iso_text: bool = False,
 ) -> list[Statement]:
     """Multi-row ``INSERT`` statements for the driver that skip rows whose key exists.
 
-    ``rows`` are tuples of the ``columns`` values. The hot path of every projection: one statement
-    per ``chunk`` rows, built once per shape (no SQLAlchemy compilation per batch, no per-row round
-    trip), the parameters flattened in C and converted a column at a time. Pure, so a projection
-    renders the next batch while the previous one executes.
+    ``rows`` are tuples of the ``columns`` values; with ``iso_text``, DATETIME values are the ISO
+    text msgspec encodes a naive datetime as (the rows a replay's writer process receives). The
+    hot path of every projection: one statement per ``chunk`` rows, built once per shape (no
+    SQLAlchemy compilation per batch, no per-row round trip), the parameters flattened in C and
+    converted a column at a time. Pure, so a projection renders the next batch while the previous
+    one executes.
     """
     if not rows:
         return []
     keys = tuple(c.name for c in table.primary_key.columns)
     width = len(columns)
-    convert = [(i, f) for i, c in enumerate(columns) if (f := _converter(table.c[c], dialect))]
+    convert = [(i, f) for i, c in enumerate(columns) if (f := _bind_converter(table.c[c], dialect, iso_text))]
     out: list[Statement] = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
@@ -186,6 +220,12 @@ def render_insert_ignoring_duplicates(
             params[i::width] = map(f, params[i::width])
         out.append((_multirow_sql(dialect.name, table.name, columns, keys, len(part)), tuple(params)))
     return out
+
+
+def _bind_converter(column: Column[Any], dialect: Dialect, iso_text: bool) -> Callable[[Any], Any] | None:
+    if iso_text and isinstance(column.type, DateTime):
+        return _text_converter(column, dialect)
+    return _converter(column, dialect)
 
 
 def execute_all(conn: Connection, statements: Sequence[Statement]) -> None:

@@ -88,12 +88,14 @@ class Planned:
     rows: dict[str, list[Values]]
     catalogue: dict[str, list[Any]]
     """Catalogue keys the rows send, remembered once committed."""
+    iso_text: bool = False
+    """Whether the rows' DATETIME values are ISO text (as a writer process receives them)."""
 
     def rendered(self, dialect: Dialect) -> Rendered:
         inserts: list[Statement] = []
         for table in INSERTED:
             inserts += render_insert_ignoring_duplicates(
-                dialect, table, COLUMNS[table.name], self.rows[table.name]
+                dialect, table, COLUMNS[table.name], self.rows[table.name], iso_text=self.iso_text
             )
         return Rendered(self.step, inserts, self.catalogue)
 

@@ -20,7 +20,6 @@ import multiprocessing
 import signal
 import threading
 from collections.abc import Sequence
-from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -49,12 +48,14 @@ Request = tuple[str, int, int, Sequence[Any]]
 
 def _row_type(table: Table) -> Any:
     """A row of ``table`` as the fold gives it (:data:`~projector.folds.sql_rows.COLUMNS`), typed
-    where msgpack needs it: a naive datetime travels as ISO text and is read back as a datetime."""
+    where msgpack needs it: a naive datetime travels as ISO text and stays text, which the child
+    turns into SQLite's DATETIME text with a string operation (``Planned.iso_text``) instead of
+    parsing it and formatting the datetime again (two a listen)."""
     types: list[Any] = []
     for name in COLUMNS[table.name]:
         column = table.c[name]
         if isinstance(column.type, DateTime):
-            types.append(datetime | None if column.nullable else datetime)
+            types.append(str | None if column.nullable else str)
         else:
             types.append(Any)
     return tuple[tuple(types)]  # type: ignore[misc]
@@ -86,7 +87,12 @@ def _receive(pipe: Connection) -> Request | None:
         return None
     name, first, last, bare = head
     steps = [
-        Planned(s.step, dict(zip(_NAMES, _ROWS_OF.decode(pipe.recv_bytes()), strict=True)), s.catalogue)
+        Planned(
+            s.step,
+            dict(zip(_NAMES, _ROWS_OF.decode(pipe.recv_bytes()), strict=True)),
+            s.catalogue,
+            iso_text=True,
+        )
         if isinstance(s, Planned)
         else s
         for s in bare
