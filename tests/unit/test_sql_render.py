@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import DateTime, Table
 from sqlalchemy.dialects import sqlite
 
-from projector.db import render_insert_ignoring_duplicates
+from projector.db import _sqlite_text, _text_converter, render_insert_ignoring_duplicates
 from projector.folds.sql_rows import COLUMNS
 from projector.sql_sink import INSERTED
 
@@ -72,3 +72,9 @@ def test_whole_seconds_get_their_microseconds() -> None:
         DIALECT, table, columns, _as_sent([row]), iso_text=True
     )
     assert params[at] == "2024-05-06 07:08:09.000000"
+
+
+def test_sqlite_takes_the_string_operation() -> None:
+    """The fallback (parsing the text) is right too, so only this tells the fast path is in use."""
+    listens = next(t for t in WITH_DATETIMES if t.name == "listens")
+    assert _text_converter(listens.c.listened_at, DIALECT) is _sqlite_text
