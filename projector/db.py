@@ -141,7 +141,8 @@ _ISO = methodcaller("isoformat", " ", "microseconds")
 def _converter(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """The column type's own bind conversion (e.g. SQLite's DATETIME text), as SQLAlchemy would
     apply it, or a faster equal one: for a naive datetime with microseconds, SQLite's DATETIME text
-    is ``isoformat(" ")``, called in C (a replay binds two a listen)."""
+    is ``isoformat(" ")``, called in C (a listen binds two). A replay's writer process, which gets
+    them as text, uses :func:`_text_converter` instead."""
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     if process is None or not isinstance(column.type, DateTime) or process(_PROBE) != _ISO(_PROBE):
         return process
