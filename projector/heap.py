@@ -19,6 +19,8 @@ change while heaps are in use:
 - A recording MBID learned by an enrichment is appended to :data:`MBID_UPDATES` with the
   enrichment's stream sequence; :func:`fill` gives each listen the last one that came after the
   listen did (what updating the listen in place does).
+- Genres learned by an enrichment are appended to :data:`GENRE_ADDITIONS` the same way;
+  :func:`fill` applies them in stream order (:mod:`projector.genre_additions`), listen by listen.
 - A tombstone first turns the heaps into keyed tables (:func:`seal`), and the projection goes on
   as it does on a live database. Tombstones are rare in a stream; before the first one, nothing
   is ever deleted, which is what makes "the first copy of each key" the projection's answer.
@@ -32,14 +34,30 @@ import structlog
 from sqlalchemy import BigInteger, Column, Connection, Index, MetaData, String, Table
 from sqlalchemy.schema import CreateTable
 
-from projector.tables import albums, artists, genres, listen_artists, listen_genres, listens, tracks
+from projector.folds.sql_rows import GenreAddition
+from projector.genre_additions import add_genres
+from projector.tables import albums, artists, credit_sets, genre_sets, genres, listens, tracks
 
-__all__ = ["HEAP_TABLES", "MBID_UPDATES", "fill", "has_heaps", "make_heaps", "mbid_updates", "seal"]
+__all__ = [
+    "GENRE_ADDITIONS",
+    "HEAP_TABLES",
+    "MBID_UPDATES",
+    "defer_genres",
+    "fill",
+    "has_heaps",
+    "make_heaps",
+    "mbid_updates",
+    "seal",
+]
 
-HEAP_TABLES: tuple[Table, ...] = (artists, albums, tracks, genres, listens, listen_artists, listen_genres)
+HEAP_TABLES: tuple[Table, ...] = (artists, albums, tracks, genres, credit_sets, genre_sets, listens)
 """Tables that only ever receive inserts ignoring duplicates, until a tombstone deletes listens."""
 MBID_UPDATES = "replay_mbid_updates"
 """Recording MBIDs learned while the listens are a heap: (stream sequence, listen id, MBID)."""
+GENRE_ADDITIONS = "replay_genre_additions"
+"""Genres learned while the listens are a heap: (stream sequence, listen id, genre id)."""
+_ADDITIONS_AT_ONCE = 5000
+"""Listens whose deferred genres :func:`fill` applies in one go (memory stays flat)."""
 _HEAP_SUFFIX = "__heap"
 
 log = structlog.get_logger(__name__)
@@ -51,6 +69,15 @@ mbid_updates = Table(
     Column("listen_id", String(36), nullable=False),
     Column("recording_mbid", String(36), nullable=False),
     Index(f"ix_{MBID_UPDATES}", "listen_id", "seq"),
+)
+
+genre_additions = Table(
+    GENRE_ADDITIONS,
+    mbid_updates.metadata,
+    Column("seq", BigInteger, nullable=False),
+    Column("listen_id", String(36), nullable=False),
+    Column("genre_id", BigInteger, nullable=False),
+    Index(f"ix_{GENRE_ADDITIONS}", "listen_id", "seq"),
 )
 
 
@@ -67,7 +94,7 @@ def has_heaps(conn: Connection, schema: str = "main") -> bool:
 
 def make_heaps(conn: Connection) -> None:
     """Replace the (empty) tables of :data:`HEAP_TABLES` by heaps of the same columns, and
-    create :data:`MBID_UPDATES`. ``CREATE TABLE AS`` keeps each column's type affinity, so a
+    create :data:`MBID_UPDATES` and :data:`GENRE_ADDITIONS`. ``CREATE TABLE AS`` keeps each column's type affinity, so a
     value reads back from the heap as it would from the keyed table."""
     for table in HEAP_TABLES:
         name = table.name
@@ -75,6 +102,39 @@ def make_heaps(conn: Connection) -> None:
         conn.exec_driver_sql(f'DROP TABLE "{name}"')
         conn.exec_driver_sql(f'ALTER TABLE "{name}{_HEAP_SUFFIX}" RENAME TO "{name}"')
     mbid_updates.create(conn)
+    genre_additions.create(conn)
+
+
+def defer_genres(conn: Connection, additions: list[GenreAddition]) -> None:
+    """Keep ``additions`` for :func:`fill` (no index finds their listens in a heap)."""
+    if additions:
+        conn.execute(
+            genre_additions.insert(),
+            [{"seq": a.seq, "listen_id": a.listen_id, "genre_id": g} for a in additions for g in a.genre_ids],
+        )
+
+
+def _apply_genres(conn: Connection, source: str) -> None:
+    """Apply the genres deferred in schema ``source`` to the main database's listens, a few
+    thousand listens at a time, each listen's in stream order."""
+    rows = conn.exec_driver_sql(
+        f'SELECT seq, listen_id, genre_id FROM {source}."{GENRE_ADDITIONS}" ORDER BY listen_id, seq'
+    )
+    chunk: list[GenreAddition] = []
+    listens_in_chunk = 0
+    last: tuple[int, str] | None = None
+    for seq, lid, gid in rows:
+        if last is not None and (seq, lid) == last:
+            chunk[-1] = GenreAddition(seq, lid, (*chunk[-1].genre_ids, gid))
+            continue
+        if last is None or lid != last[1]:
+            if listens_in_chunk == _ADDITIONS_AT_ONCE:
+                add_genres(conn, chunk)
+                chunk, listens_in_chunk = [], 0
+            listens_in_chunk += 1
+        chunk.append(GenreAddition(seq, lid, (gid,)))
+        last = (seq, lid)
+    add_genres(conn, chunk)
 
 
 def _first_copies(conn: Connection, table: Table, source: tuple[str, str], target: tuple[str, str]) -> None:
@@ -105,11 +165,12 @@ def _apply_mbids(conn: Connection, source: str, target: str) -> None:
 
 def fill(conn: Connection, source: str, target: str) -> None:
     """Insert the heaps of schema ``source`` into the keyed, empty tables of schema ``target``,
-    then apply the recorded MBIDs. The target's secondary indexes are best created afterwards
-    (one sort each)."""
+    then apply the recorded MBIDs and genres (``target`` is the connection's main database). The
+    target's secondary indexes are best created afterwards (one sort each)."""
     for table in HEAP_TABLES:
         _first_copies(conn, table, (source, table.name), (target, table.name))
     _apply_mbids(conn, source, target)
+    _apply_genres(conn, source)
 
 
 def seal(conn: Connection) -> None:
@@ -122,4 +183,6 @@ def seal(conn: Connection) -> None:
         _first_copies(conn, table, ("main", heap), ("main", table.name))
         conn.exec_driver_sql(f'DROP TABLE "{heap}"')
     _apply_mbids(conn, "main", "main")
+    _apply_genres(conn, "main")
     conn.exec_driver_sql(f'DELETE FROM "{MBID_UPDATES}"')
+    conn.exec_driver_sql(f'DELETE FROM "{GENRE_ADDITIONS}"')

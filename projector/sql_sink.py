@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
-from sqlalchemy import Connection, Engine, and_, delete, select, update
+from sqlalchemy import Connection, Engine, and_, delete, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,14 +17,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from projector import checkpoint, heap
 from projector.db import Statement, execute_all, render_insert_ignoring_duplicates, upsert_rows
 from projector.folds.sql_rows import COLUMNS, Delete, Values, Writes, plan
+from projector.genre_additions import add_genres
 from projector.tables import (
     albums,
     artists,
     config,
+    credit_sets,
+    genre_sets,
     genres,
     jobs,
-    listen_artists,
-    listen_genres,
     listens,
     tokens,
     tracks,
@@ -60,6 +61,11 @@ class KnownIds:
         known = self.ids.get(table, set())
         # Sorted by key: concurrent partitions then lock catalogue rows in one order (fewer deadlocks).
         return [rows[k] for k in sorted(rows) if k not in known]
+
+    def unknown_sets(self, table: str, sets: dict[int, tuple[Values, ...]]) -> list[Values]:
+        """The rows of the sets not known to be stored, sets in key order."""
+        known = self.ids.get(table, set())
+        return [row for k in sorted(sets) if k not in known for row in sets[k]]
 
     def remember(self, table: str, keys: Sequence[Any]) -> None:
         known = self.ids.setdefault(table, set())
@@ -104,7 +110,8 @@ Step = Delete | Rendered | Planned
 """What :meth:`SqlSink.prepare` makes of a batch, step by step."""
 
 _CATALOGUE = (users, artists, albums, tracks, genres)
-INSERTED = (*_CATALOGUE, listens, listen_artists, listen_genres, tokens)
+_SETS = (credit_sets, genre_sets)
+INSERTED = (*_CATALOGUE, *_SETS, listens, tokens)
 """Tables a write step inserts into (ignoring duplicates), in the order it does."""
 
 
@@ -115,7 +122,11 @@ def _planned(w: Writes, known: KnownIds) -> Planned:
         entries: dict[Any, Values] = getattr(w, table.name)
         rows[table.name] = known.unknown(table.name, entries)
         catalogue[table.name] = list(entries)
-    for table in INSERTED[len(_CATALOGUE) :]:
+    for table in _SETS:
+        sets: dict[int, tuple[Values, ...]] = getattr(w, table.name)
+        rows[table.name] = known.unknown_sets(table.name, sets)
+        catalogue[table.name] = list(sets)
+    for table in (listens, tokens):
         rows[table.name] = w.inserted(table.name)
     return Planned(w, rows, catalogue)
 
@@ -130,10 +141,12 @@ def _write(conn: Connection, r: Rendered, *, heaps: bool) -> None:
     for user, enc in w.passwords.items():
         conn.execute(update(users).where(users.c.name == user).values(password_enc=enc))
     if heaps:
-        # No index finds a listen in a heap: the MBIDs wait for heap.fill (their sequence decides).
+        # No index finds a listen in a heap: MBIDs and genres wait for heap.fill (their sequence decides).
         if w.mbid_updates:
             conn.execute(heap.mbid_updates.insert(), w.mbid_updates)
+        heap.defer_genres(conn, w.genre_additions)
         return
+    add_genres(conn, w.genre_additions)
     for row in w.mbid_updates:
         # Only a listen that came before the enrichment, whatever the batch boundaries.
         conn.execute(
@@ -157,9 +170,7 @@ def _matching(d: Delete) -> ColumnElement[bool]:
 
 
 def _delete(conn: Connection, d: Delete) -> None:
-    doomed = select(listens.c.listen_id).where(_matching(d))
-    conn.execute(delete(listen_artists).where(listen_artists.c.listen_id.in_(doomed)))
-    conn.execute(delete(listen_genres).where(listen_genres.c.listen_id.in_(doomed)))
+    # Credit and genre sets stay, as catalogue entries do: other listens share them.
     conn.execute(delete(listens).where(_matching(d)))
 
 

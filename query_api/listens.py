@@ -11,7 +11,7 @@ import msgspec
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from projector.tables import albums, artists, genres, listen_artists, listen_genres, listens, tracks
+from projector.tables import albums, artists, credit_sets, genre_sets, genres, listens, tracks
 from scrobbler.errors import BadRequest
 
 __all__ = [
@@ -110,17 +110,19 @@ async def _hydrate(conn: AsyncConnection, rows: Sequence[Any]) -> list[ListenOut
     tags: dict[str, list[str]] = {i: [] for i in ids}
     if ids:
         for lid, aid, name, role in await conn.execute(
-            select(listen_artists.c.listen_id, artists.c.id, artists.c.name, listen_artists.c.role)
-            .join(artists, artists.c.id == listen_artists.c.artist_id)
-            .where(listen_artists.c.listen_id.in_(ids))
-            .order_by(listen_artists.c.listen_id, listen_artists.c.position)
+            select(listens.c.listen_id, artists.c.id, artists.c.name, credit_sets.c.role)
+            .join(credit_sets, credit_sets.c.set_id == listens.c.credit_set_id)
+            .join(artists, artists.c.id == credit_sets.c.artist_id)
+            .where(listens.c.listen_id.in_(ids))
+            .order_by(listens.c.listen_id, credit_sets.c.position)
         ):
             credits[lid].append(ArtistOut(id=str(aid), name=name, role=role))
         for lid, name in await conn.execute(
-            select(listen_genres.c.listen_id, genres.c.name)
-            .join(genres, genres.c.id == listen_genres.c.genre_id)
-            .where(listen_genres.c.listen_id.in_(ids))
-            .order_by(listen_genres.c.listen_id, genres.c.name)
+            select(listens.c.listen_id, genres.c.name)
+            .join(genre_sets, genre_sets.c.set_id == listens.c.genre_set_id)
+            .join(genres, genres.c.id == genre_sets.c.genre_id)
+            .where(listens.c.listen_id.in_(ids))
+            .order_by(listens.c.listen_id, genres.c.name)
         ):
             tags[lid].append(name)
     return [

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from datetime import datetime
 
-__all__ = ["listen_id", "normalize_name", "normalize_title", "stable_id"]
+__all__ = ["credit_set_id", "genre_set_id", "listen_id", "normalize_name", "normalize_title", "stable_id"]
 
 _FEAT = re.compile(r"\s*[\(\[]\s*(?:feat\.?|ft\.?|featuring)\s+[^\)\]]*[\)\]]\s*", re.IGNORECASE)
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "‐": "-", "–": "-", "—": "-"})
@@ -54,5 +54,23 @@ def stable_id(kind: str, *parts: str) -> int:
     Cached: the same artists and tracks recur in almost every batch (half of a replay's fold
     time went to normalising them again); the cache is bounded.
     """
-    key = "\x1f".join((kind, *(normalize_name(p) for p in parts)))
+    return _hashed(kind, [normalize_name(p) for p in parts])
+
+
+def _hashed(kind: str, items: list[str]) -> int:
+    """A signed 64-bit hash of ``kind`` and ``items`` (BLAKE2b)."""
+    key = "\x1f".join((kind, *items))
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def credit_set_id(credits: tuple[tuple[int, str], ...]) -> int:
+    """The id of an artist credit: its (artist id, role) pairs in order, as MusicBrainz keeps one
+    ``artist_credit`` for every recording credited alike. Listens share their credit's rows."""
+    return _hashed("credits", [f"{artist}:{role}" for artist, role in credits])
+
+
+def genre_set_id(genre_ids: tuple[int, ...]) -> int | None:
+    """The id of a set of genres (order and repeats do not matter), None for no genre."""
+    if not genre_ids:
+        return None
+    return _hashed("genres", [str(g) for g in sorted(set(genre_ids))])

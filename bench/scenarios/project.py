@@ -28,7 +28,7 @@ from projector.db import create_engine
 from projector.folds.sql_rows import COLUMNS, Writes, plan
 from projector.migrate import migrate
 from projector.pull import Delivery, ack_sequences
-from projector.tables import albums, artists, genres, listen_artists, listen_genres, listens, tracks, users
+from projector.tables import albums, artists, credit_sets, genre_sets, genres, listens, tracks, users
 from schemas.events import decode_event
 
 __all__ = ["MARIADB", "mariadb_database", "run"]
@@ -36,7 +36,7 @@ __all__ = ["MARIADB", "mariadb_database", "run"]
 TARGET = "≥ 0.75 of ceiling, ≥ 30,000 events/s"
 MARIADB = os.environ.get("SCROBBLER_BENCH_MARIADB", "mysql+asyncmy://root@127.0.0.1:3306")
 CHUNK = 1000
-_TABLES = [users, artists, albums, tracks, genres, listens, listen_artists, listen_genres]
+_TABLES = [users, artists, albums, tracks, genres, credit_sets, genre_sets, listens]
 
 
 @contextlib.asynccontextmanager

@@ -29,7 +29,7 @@ from ingest.export.record import already_exported, record_exported
 from ingest.importers.lb_listen import LB_LISTEN_DECODER
 from ingest.importers.listenbrainz import ListenBrainzClient
 from ingest.jobs.context import JobContext
-from projector.tables import albums, artists, listen_artists, listens, tracks
+from projector.tables import albums, artists, credit_sets, listens, tracks
 
 __all__ = ["KIND", "fetch_batch", "remote_keys", "run_lb_export"]
 
@@ -73,10 +73,11 @@ async def fetch_batch(
     credits: dict[str, list[tuple[str, str]]] = defaultdict(list)
     if rows:
         credit_rows = await conn.execute(
-            select(listen_artists.c.listen_id, artists.c.name, listen_artists.c.role)
-            .join(artists, artists.c.id == listen_artists.c.artist_id)
-            .where(listen_artists.c.listen_id.in_([r[0] for r in rows]))
-            .order_by(listen_artists.c.listen_id, listen_artists.c.position)
+            select(listens.c.listen_id, artists.c.name, credit_sets.c.role)
+            .join(credit_sets, credit_sets.c.set_id == listens.c.credit_set_id)
+            .join(artists, artists.c.id == credit_sets.c.artist_id)
+            .where(listens.c.listen_id.in_([r[0] for r in rows]))
+            .order_by(listens.c.listen_id, credit_sets.c.position)
         )
         for lid, name, role in credit_rows:
             credits[lid].append((name, role))

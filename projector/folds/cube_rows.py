@@ -138,7 +138,7 @@ def entry_of(
     artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
 ) -> CatalogueEntry:
     """A new :class:`CatalogueEntry` (with a key of its own) for one ``(credits, title, album, album artist)``."""
-    track_id, artist_id, album_id, credit_ids = catalogue_of(artists, title, album, album_artist)
+    track_id, artist_id, album_id, credit_ids, _ = catalogue_of(artists, title, album, album_artist)
     primary = primary_artist(artists)
     credits: dict[int, tuple[int, str, str]] = {}
     for aid, credit in zip(credit_ids, artists, strict=True):

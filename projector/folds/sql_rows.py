@@ -12,7 +12,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -31,12 +31,13 @@ from schemas.events import (
     TokenRevoked,
     UserCreated,
 )
-from schemas.identity import stable_id
+from schemas.identity import credit_set_id, genre_set_id, stable_id
 from schemas.listens import primary_artist
 
 __all__ = [
     "COLUMNS",
     "Delete",
+    "GenreAddition",
     "Row",
     "Step",
     "Values",
@@ -79,9 +80,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "extra",
         "received_at",
         "stream_seq",
+        "credit_set_id",
+        "genre_set_id",
     ),
-    "listen_artists": ("listen_id", "position", "artist_id", "role"),
-    "listen_genres": ("listen_id", "genre_id"),
+    "credit_sets": ("set_id", "position", "artist_id", "role"),
+    "genre_sets": ("set_id", "genre_id"),
     "tokens": ("token_sha256", "user_name", "prefix", "label", "created_at", "revoked_at"),
 }
 """The columns each inserted table's rows give, in order (the tables' own order where complete)."""
@@ -91,8 +94,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 class Writes:
     """Rows to insert (ignoring duplicates) and rows to upsert, all in one transaction.
 
-    Inserted rows are tuples in the order of :data:`COLUMNS`; catalogue rows are keyed by id so a
-    batch names each entry once. :meth:`records` gives them as dicts.
+    Inserted rows are tuples in the order of :data:`COLUMNS`; catalogue rows are keyed by id, and
+    the rows of a credit or genre set by the set's id, so a batch names each entry once.
+    :meth:`records` gives them as dicts.
     """
 
     users: dict[str, Values] = field(default_factory=dict)
@@ -100,9 +104,9 @@ class Writes:
     albums: dict[int, Values] = field(default_factory=dict)
     tracks: dict[int, Values] = field(default_factory=dict)
     genres: dict[int, Values] = field(default_factory=dict)
+    credit_sets: dict[int, tuple[Values, ...]] = field(default_factory=dict)
+    genre_sets: dict[int, tuple[Values, ...]] = field(default_factory=dict)
     listens: list[Values] = field(default_factory=list)
-    listen_artists: list[Values] = field(default_factory=list)
-    listen_genres: list[Values] = field(default_factory=list)
     tokens: dict[str, Values] = field(default_factory=dict)
     config: dict[str, Row] = field(default_factory=dict)
     jobs: dict[str, Row] = field(default_factory=dict)
@@ -110,13 +114,15 @@ class Writes:
     passwords: dict[str, str] = field(default_factory=dict)
     mbid_updates: list[Row] = field(default_factory=list)
     """``seq``, ``listen_id``, ``recording_mbid``: for the listen if it came before ``seq``."""
+    genre_additions: list[GenreAddition] = field(default_factory=list)
+    """Genres an enrichment adds to a listen that came before it (:mod:`projector.genre_additions`)."""
 
     def empty(self) -> bool:
         return not any(
             (
                 self.users,
                 self.listens,
-                self.listen_genres,
+                self.genre_additions,
                 self.config,
                 self.jobs,
                 self.tokens,
@@ -134,11 +140,14 @@ class Writes:
             token_revocations=self.token_revocations,
             passwords=self.passwords,
             mbid_updates=self.mbid_updates,
+            genre_additions=self.genre_additions,
         )
 
     def inserted(self, table: str) -> list[Values]:
         """The rows to insert into ``table`` (a name of :data:`COLUMNS`)."""
         rows: dict[Any, Values] | list[Values] = getattr(self, table)
+        if table in _SET_TABLES:
+            return [row for members in getattr(self, table).values() for row in members]
         return list(rows.values()) if isinstance(rows, dict) else rows
 
     def records(self, table: str) -> list[Row]:
@@ -148,6 +157,13 @@ class Writes:
 
 
 Step = Writes | Delete
+_SET_TABLES = ("credit_sets", "genre_sets")
+
+
+class GenreAddition(NamedTuple):
+    seq: int
+    listen_id: str
+    genre_ids: tuple[int, ...]
 
 
 def catalogue_ids(event: ListenRecorded) -> tuple[int, int, int | None]:
@@ -166,36 +182,43 @@ def catalogue_ids_of(
     return track_id, artist_id, album_id
 
 
-Catalogue = tuple[int, int, int | None, tuple[int, ...]]
+Catalogue = tuple[int, int, int | None, tuple[int, ...], int]
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def catalogue_of(
     artists: tuple[ArtistCredit, ...], title: str, album: str | None, album_artist: str | None
 ) -> Catalogue:
-    """(track id, primary artist id, album id, artist id of each credit).
+    """(track id, primary artist id, album id, artist id of each credit, credit set id).
 
     Memoised, bounded (memory stays flat): the same catalogue entries recur in every batch, and
     one lookup here costs a fifth of the three to five :func:`stable_id` lookups it replaces.
     """
     ids = catalogue_ids_of(artists, title, album, album_artist)
-    return (*ids, tuple(stable_id("artist", c.name) for c in artists))
+    credit_ids = tuple(stable_id("artist", c.name) for c in artists)
+    credit_set = credit_set_id(tuple(zip(credit_ids, (c.role for c in artists), strict=True)))
+    return (*ids, credit_ids, credit_set)
 
 
 def _add_listen(w: Writes, seq: int, ev: ListenRecorded) -> None:
     # Catalogue rows are built only the first time a batch meets them (the hot path of a replay).
-    track_id, artist_id, album_id, credit_ids = catalogue_of(ev.artists, ev.title, ev.album, ev.album_artist)
+    track_id, artist_id, album_id, credit_ids, credit_set = catalogue_of(
+        ev.artists, ev.title, ev.album, ev.album_artist
+    )
     received = naive_utc(ev.occurred_at)
     lid = ev.event_id
     user = ev.user
     if user not in w.users:
         w.users[user] = (user, received)
     credits = ev.artists
-    for position, aid in enumerate(credit_ids):
-        credit = credits[position]
-        if aid not in w.artists:
-            w.artists[aid] = (aid, credit.name, credit.mbid)
-        w.listen_artists.append((lid, position, aid, credit.role))
+    if credit_set not in w.credit_sets:  # a set met before in this batch brought its artists too
+        members: list[Values] = []
+        for position, aid in enumerate(credit_ids):
+            credit = credits[position]
+            if aid not in w.artists:
+                w.artists[aid] = (aid, credit.name, credit.mbid)
+            members.append((credit_set, position, aid, credit.role))
+        w.credit_sets[credit_set] = tuple(members)
     if album_id is not None and ev.album is not None and album_id not in w.albums:
         w.albums[album_id] = (
             album_id,
@@ -213,8 +236,7 @@ def _add_listen(w: Writes, seq: int, ev: ListenRecorded) -> None:
             ev.recording_mbid,
             ev.isrc,
         )
-    if ev.genres:
-        _add_genres(w, lid, ev.genres)
+    genre_set = _add_genre_set(w, ev.genres) if ev.genres else None
     w.listens.append(
         (
             lid,
@@ -236,26 +258,36 @@ def _add_listen(w: Writes, seq: int, ev: ListenRecorded) -> None:
             _JSON.encode(ev.extra).decode() if ev.extra else None,
             received,
             seq,
+            credit_set,
+            genre_set,
         )
     )
 
 
 @functools.lru_cache(maxsize=1 << 14)
-def genre_ids(names: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
-    """(id, name) of each distinct genre of ``names``, first spelling kept; memoised (bounded):
-    a catalogue has few genre sets, each met again in every batch."""
+def genre_ids(names: tuple[str, ...]) -> tuple[int | None, tuple[tuple[int, str], ...]]:
+    """The genre set's id and (id, name) of each distinct genre of ``names``, first spelling kept;
+    memoised (bounded): a catalogue has few genre sets, each met again in every batch."""
     seen: dict[int, str] = {}
     for name in names:
         seen.setdefault(stable_id("genre", name), name)
-    return tuple(seen.items())
+    return genre_set_id(tuple(seen)), tuple(seen.items())
 
 
-def _add_genres(w: Writes, listen: str, names: tuple[str, ...]) -> None:
+def _add_genre_set(w: Writes, names: tuple[str, ...]) -> int | None:
+    """The id of the genre set of ``names``, its rows and genres added to the batch's once."""
+    set_id, members = genre_ids(names)
+    if set_id is not None and set_id not in w.genre_sets:
+        _add_genres(w, members)
+        w.genre_sets[set_id] = tuple((set_id, gid) for gid, _ in members)
+    return set_id
+
+
+def _add_genres(w: Writes, members: tuple[tuple[int, str], ...]) -> None:
     genres = w.genres
-    for gid, name in genre_ids(names):
+    for gid, name in members:
         if gid not in genres:
             genres[gid] = (gid, name)
-        w.listen_genres.append((listen, gid))
 
 
 def _apply(w: Writes, seq: int, event: Event) -> None:
@@ -301,7 +333,10 @@ def _apply(w: Writes, seq: int, event: Event) -> None:
             w.users.setdefault(event.user, (event.user, at))
             w.passwords[event.user] = event.password_enc
         case ListenEnriched():
-            _add_genres(w, event.listen_id, event.genres)
+            if event.genres:
+                _, members = genre_ids(event.genres)
+                _add_genres(w, members)
+                w.genre_additions.append(GenreAddition(seq, event.listen_id, tuple(g for g, _ in members)))
             if event.recording_mbid:
                 w.mbid_updates.append(
                     {"seq": seq, "listen_id": event.listen_id, "recording_mbid": event.recording_mbid}

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from projector import checkpoint
 from projector.db import create_engine
 from projector.migrate import migrate
-from projector.tables import listen_artists, listens
+from projector.tables import credit_sets, listens
 from scrobbler.embedded_nats import EmbeddedNats, start_embedded
 from scrobbler.settings import Settings
 from tests.conftest import make_settings, mariadb_database, running_stack
@@ -47,7 +47,13 @@ async def sql_counts(dsn: str) -> tuple[int, int, int]:
     try:
         async with engine.connect() as conn:
             n = (await conn.execute(select(func.count()).select_from(listens))).scalar_one()
-            credits = (await conn.execute(select(func.count()).select_from(listen_artists))).scalar_one()
+            credits = (
+                await conn.execute(
+                    select(func.count()).select_from(
+                        listens.join(credit_sets, credit_sets.c.set_id == listens.c.credit_set_id)
+                    )
+                )
+            ).scalar_one()
             pos = await checkpoint.load(conn, "sql")
         return int(n), int(credits), pos
     finally:

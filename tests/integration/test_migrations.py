@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from projector.db import PAGE_SIZE, create_engine
 from projector.migrate import alembic_config, migrate
 from projector.tables import metadata
+from schemas.identity import credit_set_id, genre_set_id
 from tests.conftest import mariadb_database
 
 Indexes = dict[str, set[tuple[str, tuple[str, ...]]]]
@@ -110,7 +111,7 @@ async def test_credits_and_genres_keep_their_rows_in_their_key(engine: AsyncEngi
         await conn.exec_driver_sql("INSERT INTO listen_genres VALUES ('b', 5), ('a', -3), ('a', 4)")
         await conn.commit()
         before = await conn.run_sync(_pairs)
-        await conn.run_sync(_to, "head")
+        await conn.run_sync(_to, "0004")
         await conn.commit()
         assert await conn.run_sync(_pairs) == before
         if sqlite:
@@ -128,13 +129,88 @@ async def test_unread_indexes_go_and_come_back(engine: AsyncEngine) -> None:
         await conn.run_sync(_to, "0002", down=True)
         await conn.commit()
         before = await conn.run_sync(_database_indexes)
-        await conn.run_sync(_to, "head")
+        await conn.run_sync(_to, "0004")
         await conn.commit()
         after = await conn.run_sync(_database_indexes)
+        await conn.run_sync(_to, "head")
+        await conn.commit()
+        head = await conn.run_sync(_database_indexes)
     for table, name, cols in DROPPED_IN_0003:
         assert (name, cols) in before[table]
         assert (name, cols) not in after[table]
-    assert after == _model_indexes()
+    assert head == _model_indexes()
+
+
+_LISTEN = (
+    "INSERT INTO listens (listen_id, user_name, listened_at, track_id, artist_id, source, unresolved,"
+    " received_at, stream_seq) VALUES (?, 'ann', '2024-01-01 00:00:00', 1, 7, 'test', 0,"
+    " '2024-01-01 00:00:00', ?)"
+)
+
+
+def _sets(conn: Connection) -> dict[str, tuple[object, ...]]:
+    """Each listen's credit (artist, role in order) and genres, read through its sets."""
+    credits: dict[str, list[tuple[int, str]]] = {}
+    for lid, artist, role in conn.exec_driver_sql(
+        "SELECT l.listen_id, c.artist_id, c.role FROM listens l JOIN credit_sets c ON c.set_id = l.credit_set_id"
+        " ORDER BY l.listen_id, c.position"
+    ):
+        credits.setdefault(lid, []).append((artist, role))
+    genres: dict[str, list[int]] = {}
+    for lid, genre in conn.exec_driver_sql(
+        "SELECT l.listen_id, g.genre_id FROM listens l JOIN genre_sets g ON g.set_id = l.genre_set_id"
+        " ORDER BY l.listen_id, g.genre_id"
+    ):
+        genres.setdefault(lid, []).append(genre)
+    ids = [r[0] for r in conn.exec_driver_sql("SELECT listen_id FROM listens ORDER BY listen_id")]
+    return {lid: (tuple(credits.get(lid, ())), tuple(genres.get(lid, ()))) for lid in ids}
+
+
+async def test_per_listen_credits_and_genres_become_shared_sets(engine: AsyncEngine) -> None:
+    """0005: the rows of listen_artists and listen_genres become sets the listens name, shared by
+    listens credited alike, and come back as rows on the way down."""
+    await migrate(engine)
+    mark = "?" if engine.dialect.name == "sqlite" else "%s"
+    async with engine.connect() as conn:
+        await conn.run_sync(_to, "0004", down=True)
+        await conn.commit()
+        for i, lid in enumerate(("a", "b", "c", "d")):
+            await conn.exec_driver_sql(_LISTEN.replace("?", mark), (lid, i + 1))
+        await conn.exec_driver_sql(
+            "INSERT INTO listen_artists VALUES ('a', 0, 7, 'main'), ('a', 1, 8, 'featured'),"
+            " ('b', 1, 8, 'featured'), ('b', 0, 7, 'main'), ('c', 0, 7, 'main'), ('d', 0, 7, 'main')"
+        )
+        await conn.exec_driver_sql(
+            "INSERT INTO listen_genres VALUES ('a', 5), ('a', -3), ('b', -3), ('b', 5), ('c', 5)"
+        )
+        await conn.commit()
+        before = await conn.run_sync(_pairs)
+        await conn.run_sync(_to, "head")
+        await conn.commit()
+        assert await conn.run_sync(_sets) == {
+            "a": (((7, "main"), (8, "featured")), (-3, 5)),
+            "b": (((7, "main"), (8, "featured")), (-3, 5)),
+            "c": (((7, "main"),), (5,)),
+            "d": (((7, "main"),), ()),
+        }
+        pointers = (
+            await conn.exec_driver_sql("SELECT listen_id, credit_set_id, genre_set_id FROM listens")
+        ).all()
+        by_id = {lid: (c, g) for lid, c, g in pointers}
+        assert by_id["a"] == by_id["b"] and by_id["d"][1] is None
+        assert by_id["a"] == (
+            credit_set_id(((7, "main"), (8, "featured"))),
+            genre_set_id((5, -3)),
+        )
+        counts = (
+            await conn.exec_driver_sql(
+                "SELECT (SELECT count(*) FROM credit_sets), (SELECT count(*) FROM genre_sets)"
+            )
+        ).one()
+        assert tuple(counts) == (3, 3)  # two credits (2 + 1 rows), two genre sets (2 + 1 rows)
+        await conn.run_sync(_to, "0004", down=True)
+        await conn.commit()
+        assert await conn.run_sync(_pairs) == before
 
 
 async def _page_size(eng: AsyncEngine) -> int:

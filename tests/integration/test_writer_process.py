@@ -81,10 +81,13 @@ async def test_a_failed_transaction_is_reported_and_writes_nothing(shadow: tuple
     assert await sink.apply(batch, sink.prepare(batch)) == 10
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE listen_genres")
+        # The catalogue's and the sets' rows go in first, then the listens fail.
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON listens BEGIN SELECT RAISE(ABORT, 'refused here'); END"
+        )
     engine.dispose()
     more = _numbered(11, 10)
-    with pytest.raises(WriterProcessError, match="no such table: listen_genres"):
+    with pytest.raises(WriterProcessError, match="refused here"):
         await sink.apply(more, sink.prepare(more))
     assert _stored(path) == (10, 10)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from projector.folds.sql_rows import COLUMNS, Delete, Writes, plan
+from projector.folds.sql_rows import COLUMNS, Delete, GenreAddition, Writes, plan
 from projector.tables import metadata
 from schemas.events import (
     ArtistCredit,
@@ -49,8 +49,11 @@ def test_listen_becomes_rows_in_every_table() -> None:
     assert row["listened_at"] == datetime(2024, 5, 1, 10, 0)  # naive UTC
     assert row["received_at"] == datetime(2024, 5, 1, 10, 0)
     assert row["duration_secs"] == 180 and row["source"] == "lms" and row["extra"] is None
-    credits = step.records("listen_artists")
+    credits = step.records("credit_sets")
     assert [(r["position"], r["role"]) for r in credits] == [(0, "primary"), (1, "featured")]
+    assert {r["set_id"] for r in credits} == {row["credit_set_id"]}
+    (genre_set,) = step.records("genre_sets")
+    assert genre_set == {"set_id": row["genre_set_id"], "genre_id": step.records("genres")[0]["id"]}
     assert [a["name"] for a in step.records("artists")] == ["Band", "Guest"]
     assert [r["artist_id"] for r in credits] == [a["id"] for a in step.records("artists")]
     assert row["artist_id"] == credits[0]["artist_id"]
@@ -75,7 +78,7 @@ def test_row_columns_are_the_tables_own(name: str) -> None:
 def test_same_genre_twice_on_a_listen_is_one_row() -> None:
     (step,) = plan([(1, listen(genres=("Rock", "rock", "Pop")))])
     assert isinstance(step, Writes)
-    assert len(step.listen_genres) == 2
+    assert len(step.records("genre_sets")) == 2
 
 
 @pytest.mark.parametrize(
@@ -112,7 +115,8 @@ def test_config_jobs_tokens_last_write_wins_within_a_batch() -> None:
     assert step.config["default_user"]["value"] == "b"
     assert step.jobs["j"]["status"] == "done" and step.jobs["j"]["progress"] == '{"n":3}'
     assert "ab" in step.tokens and "ab" in step.token_revocations
-    assert step.records("listen_genres") == [{"listen_id": "L", "genre_id": next(iter(step.genres))}]
+    assert step.genre_additions == [GenreAddition(7, "L", (next(iter(step.genres)),))]
+    assert step.genre_sets == {}  # the listen's new set is made where its current one is known
 
 
 def test_empty_batch_plans_nothing() -> None:
