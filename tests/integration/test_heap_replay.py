@@ -200,3 +200,77 @@ def _check(events: list[Event], cuts: list[int], heap_cuts: list[int], *, remote
             target.dispose()
             live.dispose()
             shadow.dispose()
+
+
+def _genres_by_listen(engine: Engine) -> dict[str, set[str]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT l.listen_id, g.name FROM listens l JOIN genre_sets s ON s.set_id = l.genre_set_id"
+            " JOIN genres g ON g.id = s.genre_id"
+        )
+        found: dict[str, set[str]] = {}
+        for lid, name in rows:
+            found.setdefault(lid, set()).add(name)
+        return found
+
+
+def _enriched(user: str, slot: int, *genres: str) -> Event:
+    return ListenEnriched(
+        event_id=f"enrich-{slot}-{genres}",
+        occurred_at=T0,
+        user=user,
+        listen_id=listen_id(user, _at(slot), "Band", "Song"),
+        genres=genres,
+    )
+
+
+def _song(user: str, slot: int, *genres: str) -> Event:
+    return new_listen(
+        user=user,
+        listened_at=_at(slot),
+        title="Song",
+        artists=[ArtistCredit(name="Band")],
+        received_at=_at(100),
+        genres=genres,
+        source="test",
+    )
+
+
+def test_enrichments_move_listens_that_came_before_them_to_the_union_set() -> None:
+    """Known answers: genres added to a listen with genres, to one without, to a listen never
+    recorded, and to one recorded after the enrichment (which keeps its own); listens with the
+    same genres in the end share one set. Live tables and heaps (filled at the switch) alike,
+    in one batch and one event at a time."""
+    events = [
+        _song("ann", 0, "rock"),
+        _song("ann", 1),
+        _enriched("ann", 0, "Jazz", "rock"),
+        _enriched("ann", 1, "pop"),
+        _enriched("ann", 2, "pop"),  # never recorded
+        _enriched("ann", 3, "jazz"),
+        _song("ann", 3),  # after its enrichment
+        _song("bob", 0, "jazz", "rock"),
+    ]
+    ann = [listen_id("ann", _at(s), "Band", "Song") for s in range(4)]
+    bob = listen_id("bob", _at(0), "Band", "Song")
+    expected = {ann[0]: {"rock", "Jazz"}, ann[1]: {"pop"}, bob: {"rock", "Jazz"}}
+    numbered = list(enumerate(events, start=1))
+    for batches in ([numbered], [[e] for e in numbered]):
+        with TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            asyncio.run(_project(d / "live.db", batches, heaps=False))
+            asyncio.run(_project(d / "shadow.db", batches, heaps=True))
+            target = _database(d / "switched.db", heaps=False)
+            with target.begin() as conn:
+                conn.exec_driver_sql(f"ATTACH DATABASE '{d / 'shadow.db'}' AS shadow")
+                heap.fill(conn, "shadow", "main")
+            live = create_engine(f"sqlite:///{d / 'live.db'}")
+            try:
+                for engine in (live, target):
+                    assert _genres_by_listen(engine) == expected
+                    with engine.connect() as conn:
+                        sets = dict(conn.exec_driver_sql("SELECT listen_id, genre_set_id FROM listens").all())
+                    assert sets[ann[0]] == sets[bob] and sets[ann[3]] is None
+            finally:
+                live.dispose()
+                target.dispose()

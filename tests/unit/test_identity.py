@@ -7,11 +7,19 @@ import re
 import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.identity import listen_id, normalize_name, normalize_title, stable_id
+from schemas.identity import (
+    credit_set_id,
+    genre_set_id,
+    listen_id,
+    normalize_name,
+    normalize_title,
+    stable_id,
+)
 
 AT = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -88,3 +96,26 @@ def test_normalisation_and_ids_equal_the_reference(user: str, artist: str, title
     assert normalize_name(artist) == _reference_name(artist)
     assert normalize_title(title) == _reference_name(_REF_FEAT.sub(" ", title))
     assert listen_id(user, AT, artist, title) == _reference_id(user, AT, artist, title)
+
+
+_ids = st.integers(-(2**63), 2**63 - 1)
+
+
+@given(st.lists(_ids, max_size=6), st.randoms())
+def test_a_genre_set_id_ignores_order_and_repeats(genres: list[int], rnd: Any) -> None:
+    shuffled = [*genres, *genres[:1]]
+    rnd.shuffle(shuffled)
+    assert genre_set_id(tuple(shuffled)) == genre_set_id(tuple(genres))
+    assert (genre_set_id(tuple(genres)) is None) == (not genres)
+
+
+@given(st.lists(st.tuples(_ids, st.sampled_from(["main", "featured", "remixer"])), min_size=1, max_size=4))
+def test_a_credit_set_id_depends_on_order_and_roles(credits: list[tuple[int, str]]) -> None:
+    key = "\x1f".join(("credits", *(f"{a}:{r}" for a, r in credits)))
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    assert credit_set_id(tuple(credits)) == int.from_bytes(digest, "big", signed=True)
+    if credits[::-1] != credits:
+        assert credit_set_id(tuple(reversed(credits))) != credit_set_id(tuple(credits))
+    (artist, role), *rest = credits
+    other = "featured" if role == "main" else "main"
+    assert credit_set_id(((artist, other), *rest)) != credit_set_id(tuple(credits))
