@@ -54,7 +54,8 @@ log = structlog.get_logger(__name__)
 REPLAY_CHECKPOINT = "sql-replay"
 """Checkpoint row of the shadow while it is being built."""
 
-_SKIP = {"alembic_version", heap.MBID_UPDATES}
+_SKIP = {"alembic_version", heap.MBID_UPDATES, heap.GENRE_ADDITIONS}
+"""Shadow tables that are not the read model's: never copied into the live database."""
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _DEFAULT_CACHE = -2000
 """SQLite's default page cache (2,000 KiB), given back to the live connection after a switch."""

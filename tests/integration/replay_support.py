@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import nats
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from projector.db import create_engine
 from projector.tables import metadata, projection_checkpoint
@@ -88,7 +88,8 @@ async def publish_raw(
 
 
 async def snapshot(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every read-model table, sorted; checkpoints without their wall-clock time."""
+    """Every row of every read-model table, sorted; checkpoints without their wall-clock time; the
+    names of the database's tables."""
     engine = create_engine(dsn)
     out: dict[str, list[tuple[Any, ...]]] = {}
     try:
@@ -99,6 +100,9 @@ async def snapshot(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
                 else:
                     rows = await conn.execute(select(table))
                 out[table.name] = sorted(tuple(r) for r in rows)
+            # and nothing else: a replay leaves none of its own tables in the live database
+            names = await conn.run_sync(lambda c: inspect(c).get_table_names())
+            out["tables in the database"] = [(n,) for n in sorted(names)]
     finally:
         await engine.dispose()
     return out
