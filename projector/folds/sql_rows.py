@@ -145,9 +145,10 @@ class Writes:
 
     def inserted(self, table: str) -> list[Values]:
         """The rows to insert into ``table`` (a name of :data:`COLUMNS`)."""
-        rows: dict[Any, Values] | list[Values] = getattr(self, table)
         if table in _SET_TABLES:
-            return [row for members in getattr(self, table).values() for row in members]
+            sets: dict[int, tuple[Values, ...]] = getattr(self, table)
+            return [row for members in sets.values() for row in members]
+        rows: dict[Any, Values] | list[Values] = getattr(self, table)
         return list(rows.values()) if isinstance(rows, dict) else rows
 
     def records(self, table: str) -> list[Row]:
@@ -161,6 +162,8 @@ _SET_TABLES = ("credit_sets", "genre_sets")
 
 
 class GenreAddition(NamedTuple):
+    """Genres (ids) an enrichment at stream sequence ``seq`` learned for a listen."""
+
     seq: int
     listen_id: str
     genre_ids: tuple[int, ...]
