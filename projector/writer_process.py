@@ -68,7 +68,8 @@ _ROWS_OF = msgspec.msgpack.Decoder(tuple[tuple(list[_row_type(t)] for t in INSER
 
 def _send(pipe: Connection, request: Request | None) -> None:
     """A request: the steps pickled without their rows, then the rows of each write step in
-    msgpack (encoded in C; they are the batch's bulk, a listen with its credits and genres)."""
+    msgpack (encoded in C; they are the batch's bulk: its listens, and the sets and catalogue
+    entries it meets first)."""
     if request is None:
         pipe.send(None)
         return

@@ -27,7 +27,7 @@ def naive_utc(value: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class Delete:
-    """Delete listens (and their credits and genres) that match and precede ``before_seq``."""
+    """Delete listens that match and precede ``before_seq``."""
 
     before_seq: int
     user: str | None
