@@ -29,7 +29,11 @@ depends_on = None
 _CHUNK = 5000
 _POINTERS = "migration_0005_pointers"
 """Each listen's two set ids for a chunk, joined into ``listens`` by one statement."""
-_MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+_MYSQL: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
 
 
 def _sqlite() -> bool:
@@ -40,46 +44,34 @@ def _insert_ignore(table: str) -> str:
     return f"INSERT {'OR IGNORE' if _sqlite() else 'IGNORE'} INTO {table}"
 
 
-def _create_sets() -> None:
+def _create_pair(credits: str, genres: str, key: str, key_type: sa.types.TypeEngine[Any]) -> None:
+    """A credits table and a genres table keyed by column ``key`` (a set's id, or a listen's id)."""
     op.create_table(
-        "credit_sets",
-        sa.Column("set_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        credits,
+        sa.Column(key, key_type, autoincrement=False, nullable=False),
         sa.Column("position", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("artist_id", sa.BigInteger(), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
-        sa.PrimaryKeyConstraint("set_id", "position"),
+        sa.PrimaryKeyConstraint(key, "position"),
         sqlite_with_rowid=False,
         **_MYSQL,
     )
     op.create_table(
-        "genre_sets",
-        sa.Column("set_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        genres,
+        sa.Column(key, key_type, autoincrement=False, nullable=False),
         sa.Column("genre_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.PrimaryKeyConstraint("set_id", "genre_id"),
+        sa.PrimaryKeyConstraint(key, "genre_id"),
         sqlite_with_rowid=False,
         **_MYSQL,
     )
+
+
+def _create_sets() -> None:
+    _create_pair("credit_sets", "genre_sets", "set_id", sa.BigInteger())
 
 
 def _create_per_listen() -> None:
-    op.create_table(
-        "listen_artists",
-        sa.Column("listen_id", sa.String(length=36), nullable=False),
-        sa.Column("position", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("artist_id", sa.BigInteger(), nullable=False),
-        sa.Column("role", sa.String(length=16), nullable=False),
-        sa.PrimaryKeyConstraint("listen_id", "position"),
-        sqlite_with_rowid=False,
-        **_MYSQL,
-    )
-    op.create_table(
-        "listen_genres",
-        sa.Column("listen_id", sa.String(length=36), nullable=False),
-        sa.Column("genre_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.PrimaryKeyConstraint("listen_id", "genre_id"),
-        sqlite_with_rowid=False,
-        **_MYSQL,
-    )
+    _create_pair("listen_artists", "listen_genres", "listen_id", sa.String(length=36))
 
 
 def _move_chunk(conn: sa.Connection, ids: list[str]) -> None:
@@ -110,16 +102,16 @@ def _move_chunk(conn: sa.Connection, ids: list[str]) -> None:
         credit = tuple(credits.get(lid, ()))
         cset = credit_set_id(credit) if credit else None
         if cset is not None and cset not in credit_rows:
-            credit_rows[cset] = [
-                {"s": cset, "p": p, "a": a, "r": r} for p, (a, r) in enumerate(credit)
-            ]
+            credit_rows[cset] = [{"s": cset, "p": p, "a": a, "r": r} for p, (a, r) in enumerate(credit)]
         gset = genre_set_id(tuple(genres.get(lid, ())))
         if gset is not None and gset not in genre_rows:
             genre_rows[gset] = [{"s": gset, "g": g} for g in sorted(set(genres[lid]))]
         pointers.append({"lid": lid, "c": cset, "g": gset})
     if credit_rows:
         conn.execute(
-            sa.text(f"{_insert_ignore('credit_sets')} (set_id, position, artist_id, role) VALUES (:s, :p, :a, :r)"),
+            sa.text(
+                f"{_insert_ignore('credit_sets')} (set_id, position, artist_id, role) VALUES (:s, :p, :a, :r)"
+            ),
             [r for rows in credit_rows.values() for r in rows],
         )
     if genre_rows:
