@@ -94,8 +94,8 @@ def has_heaps(conn: Connection, schema: str = "main") -> bool:
 
 def make_heaps(conn: Connection) -> None:
     """Replace the (empty) tables of :data:`HEAP_TABLES` by heaps of the same columns, and
-    create :data:`MBID_UPDATES` and :data:`GENRE_ADDITIONS`. ``CREATE TABLE AS`` keeps each column's type affinity, so a
-    value reads back from the heap as it would from the keyed table."""
+    create :data:`MBID_UPDATES` and :data:`GENRE_ADDITIONS`. ``CREATE TABLE AS`` keeps each
+    column's type affinity, so a value reads back from the heap as it would from the keyed table."""
     for table in HEAP_TABLES:
         name = table.name
         conn.exec_driver_sql(f'CREATE TABLE "{name}{_HEAP_SUFFIX}" AS SELECT * FROM "{name}" WHERE 0')
