@@ -42,6 +42,7 @@ __all__ = [
     "GENRE_ADDITIONS",
     "HEAP_TABLES",
     "MBID_UPDATES",
+    "SIDE_TABLES",
     "defer_genres",
     "fill",
     "has_heaps",
@@ -62,9 +63,12 @@ _HEAP_SUFFIX = "__heap"
 
 log = structlog.get_logger(__name__)
 
+_SIDE = MetaData()
+"""The shadow's own tables, not the read model's: Alembic never sees them, a switch never copies them."""
+
 mbid_updates = Table(
     MBID_UPDATES,
-    MetaData(),  # the shadow's own, not the read model's: Alembic never sees it
+    _SIDE,
     Column("seq", BigInteger, nullable=False),
     Column("listen_id", String(36), nullable=False),
     Column("recording_mbid", String(36), nullable=False),
@@ -73,12 +77,15 @@ mbid_updates = Table(
 
 genre_additions = Table(
     GENRE_ADDITIONS,
-    mbid_updates.metadata,
+    _SIDE,
     Column("seq", BigInteger, nullable=False),
     Column("listen_id", String(36), nullable=False),
     Column("genre_id", BigInteger, nullable=False),
     Index(f"ix_{GENRE_ADDITIONS}", "listen_id", "seq"),
 )
+
+SIDE_TABLES: frozenset[str] = frozenset(_SIDE.tables)
+"""Names of the tables that hold what waits for :func:`fill` (kept out of the live database)."""
 
 
 def _columns(conn: Connection, schema: str, table: str) -> list[str]:
@@ -101,8 +108,7 @@ def make_heaps(conn: Connection) -> None:
         conn.exec_driver_sql(f'CREATE TABLE "{name}{_HEAP_SUFFIX}" AS SELECT * FROM "{name}" WHERE 0')
         conn.exec_driver_sql(f'DROP TABLE "{name}"')
         conn.exec_driver_sql(f'ALTER TABLE "{name}{_HEAP_SUFFIX}" RENAME TO "{name}"')
-    mbid_updates.create(conn)
-    genre_additions.create(conn)
+    _SIDE.create_all(conn)
 
 
 def defer_genres(conn: Connection, additions: list[GenreAddition]) -> None:
@@ -184,5 +190,5 @@ def seal(conn: Connection) -> None:
         conn.exec_driver_sql(f'DROP TABLE "{heap}"')
     _apply_mbids(conn, "main", "main")
     _apply_genres(conn, "main")
-    conn.exec_driver_sql(f'DELETE FROM "{MBID_UPDATES}"')
-    conn.exec_driver_sql(f'DELETE FROM "{GENRE_ADDITIONS}"')
+    for name in sorted(SIDE_TABLES):
+        conn.exec_driver_sql(f'DELETE FROM "{name}"')

@@ -54,7 +54,7 @@ log = structlog.get_logger(__name__)
 REPLAY_CHECKPOINT = "sql-replay"
 """Checkpoint row of the shadow while it is being built."""
 
-_SKIP = {"alembic_version", heap.MBID_UPDATES, heap.GENRE_ADDITIONS}
+_SKIP = {"alembic_version", *heap.SIDE_TABLES}
 """Shadow tables that are not the read model's: never copied into the live database."""
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _DEFAULT_CACHE = -2000
